@@ -1,0 +1,44 @@
+# The two commands a newcomer needs: `make demo` and `make test`.
+# Both install everything into this directory first (a Python virtualenv in .venv,
+# npm packages in node_modules: the Solidity compiler, OpenZeppelin, anvil, ganache),
+# from the package registries only.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PY_STAMP  := $(VENV)/.installed
+NPM_STAMP := node_modules/.installed
+
+.PHONY: install demo test test-python test-brownie bench clean
+
+install: $(PY_STAMP) $(NPM_STAMP)
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(PY_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+$(NPM_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+## make demo: local chain, deploy, score, anchor, verify (run it twice: the second run reuses the chain).
+demo: install
+	$(BIN)/credit-ledger demo
+
+## make test: the whole test suite, then brownie's own compile + test on our contracts.
+test: install
+	$(BIN)/python -m pytest -q
+	bash tools/brownie-check
+
+test-python: install
+	$(BIN)/python -m pytest -q
+
+test-brownie: install
+	bash tools/brownie-check
+
+clean:
+	rm -rf build .credit-ledger .pytest_cache .hypothesis

@@ -1,0 +1,1 @@
+"""The ``credit-ledger`` command line: the one entry point over every package."""

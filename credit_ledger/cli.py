@@ -1,0 +1,159 @@
+"""``credit-ledger``: run the local chain, deploy, score, anchor and inspect the ledger.
+
+Start with ``credit-ledger demo``; every other command is a step of it that an
+operator can run alone. Settings come from environment variables (see
+``ledger/config.py``): by default everything lives in ``./.credit-ledger``.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ledger.config import ConfigError, Settings
+
+console = Console()
+app = typer.Typer(
+    help=(
+        "A verifiable credit ledger for small merchants and farmers.\n\n"
+        "Quick start: `credit-ledger demo` starts a local chain, deploys the contracts, "
+        "scores merchants, anchors the round and verifies a proof on-chain."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+)
+node_app = typer.Typer(help="Start, stop and inspect the embedded local chain (anvil).", no_args_is_help=True)
+app.add_typer(node_app, name="node")
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except ConfigError as exc:
+        console.print(f"[red]configuration error:[/red] {exc}")
+        raise typer.Exit(2) from None
+
+
+def _fail(message: str, code: int = 1) -> None:
+    console.print(f"[red]error:[/red] {message}")
+    raise typer.Exit(code)
+
+
+def _local_node(settings: Settings):  # type: ignore[no-untyped-def]
+    from ledger.node import LocalNode
+
+    if not settings.embedded_node:
+        _fail(f"CREDIT_LEDGER_RPC_URL is set ({settings.rpc_url}): the node is not managed here")
+    return LocalNode(settings.node_dir, port=settings.node_port, chain_id=settings.chain_id or 31337)
+
+
+@node_app.command("start")
+def node_start() -> None:
+    """Start anvil in the background, state kept in $CREDIT_LEDGER_HOME/node."""
+    from ledger.node import NodeError
+
+    node = _local_node(_settings())
+    try:
+        status = node.start()
+    except NodeError as exc:
+        _fail(str(exc))
+    console.print(f"node running: {status.url} (pid {status.pid}, chain {status.chain_id}, block {status.block_number})")
+    console.print(f"state file: {status.state_file}")
+
+
+@node_app.command("stop")
+def node_stop() -> None:
+    """Stop the node; it writes its state so the ledger survives."""
+    node = _local_node(_settings())
+    if node.stop():
+        console.print(f"node stopped; state saved in {node.state_file}")
+    else:
+        console.print("node was not running")
+
+
+@node_app.command("status")
+def node_status() -> None:
+    """Is the node up, at which block."""
+    status = _local_node(_settings()).status()
+    table = Table(show_header=False)
+    table.add_row("running", "yes" if status.running else "no")
+    table.add_row("url", status.url)
+    table.add_row("pid", str(status.pid or "-"))
+    table.add_row("chain id", str(status.chain_id or "-"))
+    table.add_row("block", str(status.block_number if status.block_number is not None else "-"))
+    table.add_row("state file", str(status.state_file))
+    console.print(table)
+    if not status.running:
+        raise typer.Exit(1)
+
+
+@app.command()
+def deploy(force: bool = typer.Option(False, help="Deploy new contracts even if the recorded ones are usable.")) -> None:
+    """Compile and deploy the contracts (idempotent: a rerun finds the deployment)."""
+    from credit_ledger.demo import connect, role_accounts
+    from ledger.chain import ChainError
+    from ledger.deployment import AddressBook
+    from ledger.deployment import deploy as deploy_contracts
+
+    settings = _settings()
+    try:
+        chain = connect(settings, console.print)
+        contracts, reused = deploy_contracts(
+            chain, role_accounts(settings), AddressBook(settings.address_book_path), settings.policy_delay_seconds,
+            force=force, log=console.print,
+        )
+    except ChainError as exc:
+        _fail(str(exc))
+    table = Table(title=f"contracts on chain {chain.chain_id}" + (" (reused)" if reused else ""))
+    table.add_column("contract")
+    table.add_column("address")
+    for name, address in contracts.deployment.addresses.items():
+        table.add_row(name, address)
+    console.print(table)
+    console.print(f"address book: {settings.address_book_path}")
+
+
+@app.command()
+def demo(merchants: int = typer.Option(1000, min=1, help="How many merchants to score and anchor.")) -> None:
+    """Run everything once: node, deploy, model and policy, score, anchor, verify."""
+    from credit_ledger.demo import run_demo
+    from ledger.chain import ChainError
+
+    settings = _settings()
+    try:
+        result = run_demo(settings, merchants=merchants, log=console.print)
+    except ChainError as exc:
+        _fail(str(exc))
+    table = Table(title="demo round", show_header=False)
+    table.add_row("chain id", str(result.chain_id))
+    table.add_row("deployment", "reused" if result.reused_deployment else "new")
+    table.add_row("round", str(result.round))
+    table.add_row("decisions anchored", str(result.decisions))
+    table.add_row("merkle root", "0x" + result.root.hex())
+    table.add_row("batch file", f"sha256:{result.batch_hash.hex()}")
+    table.add_row("anchor tx", "0x" + result.tx_hash.hex())
+    table.add_row("anchor gas", str(result.anchor_gas))
+    table.add_row("proof verified on-chain", "yes" if result.verified_on_chain else "NO")
+    console.print(table)
+    if not result.verified_on_chain:
+        raise typer.Exit(1)
+
+
+def _mount_optional() -> None:
+    """Sub-commands of packages that may not be importable in a minimal install."""
+    try:
+        from scoring.cli import app as score_app
+    except ImportError as exc:  # pragma: no cover - only without the scoring deps
+        print(f"note: `score` commands unavailable ({exc})", file=sys.stderr)
+    else:
+        app.add_typer(score_app, name="score", help="Train, run and explain the behaviour scorecard.")
+
+
+_mount_optional()
+
+
+if __name__ == "__main__":
+    app()

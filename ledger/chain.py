@@ -1,0 +1,241 @@
+"""Talking to the chain: connection, signed transactions, contract bindings, revert decoding.
+
+Everything that touches JSON-RPC goes through :class:`Chain`, so any EVM endpoint
+(the embedded anvil, ganache, a consortium chain) is a URL and a chain id away.
+Transactions are signed locally and sent raw, with legacy gas pricing, which every
+node we support accepts; reverts come back as :class:`TransactionReverted` carrying
+the decoded custom error.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any, Callable
+
+from eth_abi import decode as abi_decode
+from eth_account.signers.local import LocalAccount
+from eth_utils import to_checksum_address
+from web3 import Web3
+from web3.contract import Contract
+from web3.contract.contract import ContractFunction
+from web3.exceptions import ContractCustomError, ContractLogicError, ContractPanicError, TimeExhausted
+from web3.types import TxReceipt
+
+from ledger.compiler import CompiledContract, compiled
+from ledger.keccak import keccak256
+
+
+class ChainError(RuntimeError):
+    """Base class for chain access failures."""
+
+
+class NodeUnreachable(ChainError):
+    """No JSON-RPC node answers at the configured URL."""
+
+
+class WrongChain(ChainError):
+    """The node's chain id is not the one configured."""
+
+
+class ContractMissing(ChainError):
+    """A contract the address book names has no code on this chain."""
+
+
+class TransactionReverted(ChainError):
+    """A call or transaction reverted; ``error`` is the custom error's name if known."""
+
+    def __init__(self, error: str, args: tuple[Any, ...], data: str | None, message: str) -> None:
+        super().__init__(message)
+        self.error = error
+        self.args_ = args
+        self.data = data
+
+
+@dataclass(frozen=True)
+class ErrorSignature:
+    name: str
+    types: tuple[str, ...]
+
+
+def _abi_type(item: dict[str, Any]) -> str:
+    kind = item["type"]
+    if kind.startswith("tuple"):
+        inner = ",".join(_abi_type(c) for c in item["components"])
+        return f"({inner}){kind[5:]}"
+    return kind
+
+
+def error_table(contracts: dict[str, CompiledContract]) -> dict[bytes, ErrorSignature]:
+    """Selector -> error signature for every custom error in every compiled ABI."""
+    table: dict[bytes, ErrorSignature] = {}
+    for contract in contracts.values():
+        for item in contract.abi:
+            if item.get("type") != "error":
+                continue
+            types = tuple(_abi_type(i) for i in item.get("inputs", []))
+            selector = keccak256(f"{item['name']}({','.join(types)})".encode())[:4]
+            table[selector] = ErrorSignature(item["name"], types)
+    # The two built-in revert kinds.
+    table[bytes.fromhex("08c379a0")] = ErrorSignature("Error", ("string",))
+    table[bytes.fromhex("4e487b71")] = ErrorSignature("Panic", ("uint256",))
+    return table
+
+
+def decode_revert(data: str | bytes | None, table: dict[bytes, ErrorSignature]) -> tuple[str, tuple[Any, ...]]:
+    """Name and arguments of the revert in ``data`` (``("", ())`` when there is none)."""
+    if data is None:
+        return "", ()
+    raw = bytes.fromhex(data[2:] if data.startswith("0x") else data) if isinstance(data, str) else data
+    if len(raw) < 4:
+        return "", ()
+    signature = table.get(raw[:4])
+    if signature is None:
+        return f"unknown error 0x{raw[:4].hex()}", ()
+    try:
+        return signature.name, tuple(abi_decode(list(signature.types), raw[4:]))
+    except Exception:
+        return signature.name, ()
+
+
+class Chain:
+    """A connected node plus the compiled contracts, able to deploy, call and transact."""
+
+    def __init__(self, w3: Web3, chain_id: int, url: str = "", confirmations: int = 0) -> None:
+        self.w3 = w3
+        self.chain_id = chain_id
+        self.url = url
+        self.confirmations = confirmations
+
+    @classmethod
+    def connect(
+        cls, url: str, expected_chain_id: int | None = None, timeout: float = 30.0, confirmations: int = 0
+    ) -> "Chain":
+        w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": timeout}))
+        try:
+            chain_id = w3.eth.chain_id
+        except Exception as exc:  # requests raises several connection error types
+            raise NodeUnreachable(
+                f"no JSON-RPC node answers at {url} ({type(exc).__name__}). "
+                "Start the local one with `credit-ledger node start`, or set CREDIT_LEDGER_RPC_URL."
+            ) from None
+        if expected_chain_id is not None and chain_id != expected_chain_id:
+            raise WrongChain(f"the node at {url} is chain {chain_id}, but chain {expected_chain_id} is configured")
+        return cls(w3, chain_id, url, confirmations)
+
+    # -- contracts ---------------------------------------------------------
+    @cached_property
+    def artifacts(self) -> dict[str, CompiledContract]:
+        return compiled()
+
+    @cached_property
+    def errors(self) -> dict[bytes, ErrorSignature]:
+        return error_table(self.artifacts)
+
+    def artifact(self, name: str) -> CompiledContract:
+        try:
+            return self.artifacts[name]
+        except KeyError:
+            raise ChainError(f"no compiled contract named {name}") from None
+
+    def contract(self, name: str, address: str, check_code: bool = True) -> Contract:
+        """A binding of the compiled ABI ``name`` at ``address``."""
+        address = to_checksum_address(address)
+        if check_code and self.w3.eth.get_code(address) in (b"", b"\x00"):
+            raise ContractMissing(
+                f"{name} at {address} has no code on chain {self.chain_id}: the chain was reset or the "
+                "address book is from another chain; run `credit-ledger deploy`"
+            )
+        return self.w3.eth.contract(address=address, abi=self.artifact(name).abi)
+
+    def deploy(self, name: str, sender: LocalAccount, *args: Any, gas: int | None = None) -> tuple[Contract, TxReceipt]:
+        artifact = self.artifact(name)
+        factory = self.w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
+        receipt = self.send(factory.constructor(*args), sender, gas=gas)
+        address = receipt["contractAddress"]
+        return self.w3.eth.contract(address=address, abi=artifact.abi), receipt
+
+    # -- transactions ------------------------------------------------------
+    def _reverted(self, exc: Exception, what: str) -> TransactionReverted:
+        data = getattr(exc, "data", None)
+        if isinstance(data, dict):
+            data = data.get("data")
+        if not isinstance(data, (str, bytes)):
+            data = None
+        name, args = decode_revert(data, self.errors)
+        if not name and isinstance(exc, ContractLogicError):
+            name = "Error"
+            args = (str(exc),)
+        return TransactionReverted(name, args, data if isinstance(data, str) else None, f"{what} reverted: {name}{args}")
+
+    def call(self, fn: ContractFunction, sender: str | None = None) -> Any:
+        """A read-only call; custom-error reverts raise :class:`TransactionReverted`."""
+        try:
+            return fn.call({"from": sender} if sender else {})
+        except (ContractCustomError, ContractLogicError, ContractPanicError) as exc:
+            raise self._reverted(exc, fn.fn_name) from None
+
+    def build(self, fn: Any, sender: LocalAccount, gas: int | None = None, nonce: int | None = None) -> dict[str, Any]:
+        """The signed-ready transaction dict for ``fn`` (estimates gas; reverts raise)."""
+        tx: dict[str, Any] = {
+            "from": sender.address,
+            "chainId": self.chain_id,
+            "nonce": self.w3.eth.get_transaction_count(sender.address, "pending") if nonce is None else nonce,
+            "gasPrice": max(self.w3.eth.gas_price, 1),
+        }
+        if gas is not None:
+            tx["gas"] = gas
+        try:
+            built = fn.build_transaction(tx)
+        except (ContractCustomError, ContractLogicError, ContractPanicError) as exc:
+            raise self._reverted(exc, getattr(fn, "fn_name", "constructor")) from None
+        if gas is None:
+            built["gas"] = int(built["gas"] * 1.2) + 10_000
+        return built
+
+    def send(
+        self,
+        fn: Any,
+        sender: LocalAccount,
+        gas: int | None = None,
+        nonce: int | None = None,
+        timeout: float = 120.0,
+        on_sent: Callable[[bytes], None] | None = None,
+    ) -> TxReceipt:
+        """Sign, send and wait for ``fn``; raise :class:`TransactionReverted` on failure."""
+        tx = self.build(fn, sender, gas=gas, nonce=nonce)
+        signed = sender.sign_transaction(tx)
+        tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
+        if on_sent is not None:
+            on_sent(bytes(tx_hash))
+        receipt = self.wait(bytes(tx_hash), timeout=timeout)
+        if receipt["status"] != 1:
+            # Replay as a call at the same block to learn the reason.
+            try:
+                self.w3.eth.call({k: v for k, v in tx.items() if k in ("from", "to", "data", "value", "gas")}, receipt["blockNumber"])
+            except (ContractCustomError, ContractLogicError, ContractPanicError) as exc:
+                raise self._reverted(exc, getattr(fn, "fn_name", "constructor")) from None
+            raise TransactionReverted("", (), None, f"transaction 0x{bytes(tx_hash).hex()} reverted")
+        return receipt
+
+    def wait(self, tx_hash: bytes, timeout: float = 120.0) -> TxReceipt:
+        """Wait for the receipt and for ``self.confirmations`` blocks on top of it."""
+        try:
+            receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=timeout, poll_latency=0.05)
+        except TimeExhausted as exc:
+            raise ChainError(f"transaction 0x{tx_hash.hex()} not mined within {timeout:.0f}s") from exc
+        if self.confirmations > 0:
+            target = receipt["blockNumber"] + self.confirmations
+            deadline = time.monotonic() + timeout
+            while self.w3.eth.block_number < target:
+                if time.monotonic() > deadline:
+                    raise ChainError(f"transaction 0x{tx_hash.hex()} lacks {self.confirmations} confirmations")
+                time.sleep(0.2)
+        return receipt
+
+    # -- local development nodes only -------------------------------------
+    def advance_time(self, seconds: int) -> None:
+        """Move a development node's clock forward and mine a block (anvil, ganache)."""
+        self.w3.provider.make_request("evm_increaseTime", [int(seconds)])
+        self.w3.provider.make_request("evm_mine", [])

@@ -1,0 +1,1 @@
+"""The oracle: publishes models and policies, turns rounds of decisions into anchored batches."""
