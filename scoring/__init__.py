@@ -1,0 +1,52 @@
+"""credit-ledger scoring: behaviour-based credit for merchants and farmers.
+
+Pure Python + scikit-learn; knows nothing of chains.  Public API (stable):
+
+* :func:`generate_merchants`, :func:`generate_farmers`, :class:`PlatformData`,
+  :func:`read_platform_data` - synthetic exports (``scoring/DATA_FORMAT.md``)
+* :func:`validate` - record-level accept / repair / reject
+* :func:`build_features` - 60-day features indexed by ``merchant_id``
+* :func:`train`, :class:`ModelArtifact`, :func:`load_artifact` - the scorecard
+* :class:`Policy`, :func:`default_policy`, :func:`load_policy` and the product bits
+* :func:`score_batch`, :class:`Decision` - vectorised scoring
+* :func:`compare` - weekly refresh deltas
+"""
+
+from scoring.engine import Decision, DecisionBatch, decode_feature_bytes, rescore_feature_bytes, score_batch, score_columns
+from scoring.errors import (
+    ArtifactError,
+    CanonicalEncodingError,
+    DataFormatError,
+    PolicyError,
+    ScoringError,
+    TrainingError,
+    ValidationError,
+)
+from scoring.features import build_features
+from scoring.pipeline import train_segment
+from scoring.policy import (
+    COOP_TRADE_LINE,
+    FARM_INPUT_LOAN,
+    MACHINERY_FINANCE,
+    MARKETING_LOAN,
+    STOCKING_FINANCE,
+    WORKING_CAPITAL,
+    Policy,
+    default_policy,
+    load_policy,
+)
+from scoring.reasons import REASONS, Reason
+from scoring.refresh import DecisionChange, compare, compare_rounds
+from scoring.scorecard import ModelArtifact, load_artifact, train
+from scoring.synth import PlatformData, generate_farmers, generate_merchants, read_platform_data
+from scoring.validate import ValidationResult, validate
+
+__all__ = [
+    "ArtifactError", "CanonicalEncodingError", "COOP_TRADE_LINE", "DataFormatError", "Decision", "DecisionBatch",
+    "DecisionChange", "FARM_INPUT_LOAN", "MACHINERY_FINANCE", "MARKETING_LOAN", "ModelArtifact", "PlatformData",
+    "Policy", "PolicyError", "REASONS", "Reason", "STOCKING_FINANCE", "ScoringError", "TrainingError",
+    "ValidationError", "ValidationResult", "WORKING_CAPITAL", "build_features", "compare", "compare_rounds",
+    "decode_feature_bytes", "default_policy", "generate_farmers", "generate_merchants", "load_artifact",
+    "load_policy", "read_platform_data", "rescore_feature_bytes", "score_batch", "score_columns", "train",
+    "train_segment", "validate",
+]

@@ -72,8 +72,8 @@ def sha256(data: bytes) -> bytes:
 
 
 def to_fixed(values: np.ndarray | float) -> np.ndarray:
-    """Quantise floats to int64 micro-units; NaN becomes :data:`FIXED_MISSING`."""
-    arr = np.asarray(values, dtype=np.float64)
+    """Quantise floats to int64 micro-units (always an array); NaN becomes :data:`FIXED_MISSING`."""
+    arr = np.atleast_1d(np.asarray(values, dtype=np.float64))
     missing = ~np.isfinite(arr)
     # np.rint rounds half to even: deterministic and unbiased.
     fixed = np.rint(np.where(missing, 0.0, arr) * FIXED_SCALE).astype(np.int64)
@@ -83,7 +83,7 @@ def to_fixed(values: np.ndarray | float) -> np.ndarray:
 
 def from_fixed(values: np.ndarray | int) -> np.ndarray:
     """Inverse of :func:`to_fixed` (missing back to NaN)."""
-    arr = np.asarray(values, dtype=np.int64)
+    arr = np.atleast_1d(np.asarray(values, dtype=np.int64))
     out = arr.astype(np.float64) / FIXED_SCALE
     out[arr == FIXED_MISSING] = np.nan
     return out

@@ -55,7 +55,7 @@ _S_STATIC, _S_DAILY, _S_DEFAULT, _S_FARM_STATIC, _S_FARM_DAILY, _S_FARM_DEFAULT,
 # Hidden default model: P(default next period) = expit(_PD_A + _PD_B * z), z ~ N(0, 1).
 _PD_A, _PD_B = -3.0, 1.3
 # Amplitude of the slow drift in the risk that drives behaviour (not the PD).
-_DRIFT_AMP = 0.2
+_DRIFT_AMP = 0.15
 
 
 @dataclass
@@ -276,15 +276,15 @@ def generate_merchants(
 
     # Static behaviour traits: each a noisy function of the hidden risk.
     base_orders = _IND_BASE_ORDERS[ind] * _REG_LEVEL[reg] * np.exp(0.7 * g[:, 3] - 0.15 * z)
-    cv = 0.25 * _IND_VOL[ind] * np.exp(0.30 * z + 0.22 * g[:, 4])
+    cv = 0.25 * _IND_VOL[ind] * np.exp(0.35 * z + 0.15 * g[:, 4])
     trend_static = -0.0035 * z + 0.002 * g[:, 5]  # log-orders per day
-    repeat = expit(np.log(_IND_REPEAT[ind] / (1 - _IND_REPEAT[ind])) - 0.45 * z + 0.30 * g[:, 6])
-    turnover = _IND_TURNOVER[ind] * np.exp(-0.35 * z + 0.28 * g[:, 7])
-    inv_rate = _IND_INV_RATE[ind] * np.exp(-0.45 * z + 0.35 * g[:, 8])
-    review_mean = np.clip(4.45 - 0.22 * z + 0.18 * g[:, 9], 1.0, 5.0)
+    repeat = expit(np.log(_IND_REPEAT[ind] / (1 - _IND_REPEAT[ind])) - 0.5 * z + 0.22 * g[:, 6])
+    turnover = _IND_TURNOVER[ind] * np.exp(-0.4 * z + 0.2 * g[:, 7])
+    inv_rate = _IND_INV_RATE[ind] * np.exp(-0.5 * z + 0.25 * g[:, 8])
+    review_mean = np.clip(4.45 - 0.25 * z + 0.12 * g[:, 9], 1.0, 5.0)
     review_slope = -0.004 * z + 0.003 * g[:, 10]  # stars per day
-    complaint_rate = 0.004 * np.exp(0.55 * z + 0.40 * g[:, 11])
-    refund_rate = 0.03 * np.exp(0.45 * z + 0.40 * g[:, 12])
+    complaint_rate = 0.004 * np.exp(0.6 * z + 0.3 * g[:, 11])
+    refund_rate = 0.03 * np.exp(0.5 * z + 0.3 * g[:, 12])
     promo_rate = 0.07 * np.exp(0.4 * g[:, 13])
     promo_lift = 1.3 + 1.2 * s[:, 14]
     fest_sens = np.exp(0.5 * g[:, 15])
@@ -429,16 +429,16 @@ def generate_farmers(
     area = np.round(_CROP_AREA[crop] * np.exp(0.6 * g[:, 3]), 1)
     crop_count = 1 + np.floor(s[:, 4] * 3.999 * np.where(crop == 0, 0.6, 1.0)).astype(np.int64)
     coop_member = s[:, 5] < expit(0.4 - 0.6 * z)
-    value_per_mu = _CROP_VALUE[crop] * _FREG_LEVEL[reg] * np.exp(-0.18 * z + 0.15 * g[:, 6])
-    growth = 0.03 - 0.05 * z + 0.03 * g[:, 7]
+    value_per_mu = _CROP_VALUE[crop] * _FREG_LEVEL[reg] * np.exp(-0.25 * z + 0.12 * g[:, 6])
+    growth = 0.03 - 0.06 * z + 0.025 * g[:, 7]
     shock_sd = 0.08 * np.exp(0.45 * z + 0.2 * g[:, 8])
     years = np.stack([np.exp(growth * (k - 2) + shock_sd * g[:, 9 + k]) for k in range(3)], axis=1)
     output = np.round(area[:, None] * value_per_mu[:, None] * years, 0)
-    order_rate = _CROP_ORDERS[crop] * np.exp(0.5 * g[:, 12] - 0.2 * z) * np.sqrt(area / _CROP_AREA[crop])
-    order_cv = 0.35 * np.exp(0.35 * z + 0.2 * g[:, 13])
-    coop_rate = np.where(coop_member, 0.12 * np.exp(-0.45 * z + 0.3 * g[:, 14]), 0.01)
-    mach_rate = 0.04 * area * np.exp(-0.3 * z + 0.3 * g[:, 15]) * np.where(crop == 0, 1.5, 0.7)
-    ndvi_level = _CROP_NDVI[crop] - 0.05 * z + 0.03 * g[:, 16]
+    order_rate = _CROP_ORDERS[crop] * np.exp(0.5 * g[:, 12] - 0.3 * z) * np.sqrt(area / _CROP_AREA[crop])
+    order_cv = 0.35 * np.exp(0.4 * z + 0.15 * g[:, 13])
+    coop_rate = np.where(coop_member, 0.12 * np.exp(-0.5 * z + 0.2 * g[:, 14]), 0.01)
+    mach_rate = 0.04 * area * np.exp(-0.4 * z + 0.2 * g[:, 15]) * np.where(crop == 0, 1.5, 0.7)
+    ndvi_level = _CROP_NDVI[crop] - 0.06 * z + 0.02 * g[:, 16]
     pass_offset = np.floor(s[:, 17] * 5).astype(np.int64)
     drift_period = 120.0 + 240.0 * s[:, 18]
     drift_phase = 2 * np.pi * s[:, 19]

@@ -89,6 +89,20 @@ class ValidationResult:
     issues: pd.DataFrame  # columns: merchant_id, date, rule, action
     entity_stats: pd.DataFrame  # index merchant_id: history_days, gap_days, rejected_records, repaired_records
     summary: dict[str, int] = field(default_factory=dict)
+    codes: np.ndarray | None = None  # entity position of each clean row (into the entities table)
+
+
+def entity_codes(ids: pd.Series, known: pd.Index) -> np.ndarray:
+    """Position of each id in ``known`` (-1 for null or unknown ids), fast for categoricals."""
+    if isinstance(ids.dtype, pd.CategoricalDtype):
+        cat_map = known.get_indexer(ids.cat.categories.astype(str))
+        raw = ids.cat.codes.to_numpy()
+        return np.where(raw >= 0, cat_map[np.maximum(raw, 0)], -1).astype(np.int64)
+    obj = ids.astype(object).to_numpy()
+    null = pd.isna(obj)
+    out = np.full(len(obj), -1, dtype=np.int64)
+    out[~null] = known.get_indexer(obj[~null].astype(str))
+    return out
 
 
 def _log(mask: np.ndarray, frame: pd.DataFrame, rule: str, action: str, sink: list[pd.DataFrame]) -> None:
@@ -125,9 +139,9 @@ def validate(data: PlatformData) -> ValidationResult:
     _log(bad, df, "missing_key", "reject", issues)
     keep &= ~bad
 
-    known = pd.Index(data.entities["merchant_id"].astype(str))
-    id_str = ids.astype(object).where(ids.notna(), "").astype(str)
-    bad = keep & ~id_str.isin(known).to_numpy()
+    known = pd.Index(data.entities["merchant_id"].astype(str), name="merchant_id")
+    codes = entity_codes(ids, known)
+    bad = keep & (codes < 0)
     _log(bad, df, "unknown_entity", "reject", issues)
     keep &= ~bad
 
@@ -136,11 +150,13 @@ def validate(data: PlatformData) -> ValidationResult:
     _log(bad, df, "out_of_window", "reject", issues)
     keep &= ~bad
 
-    key = pd.DataFrame({"m": id_str, "d": dates})
+    # Integer (entity, day) keys: duplicate detection without string hashing.
+    day_no = np.where(keep, (dates - lo).dt.days.fillna(0).to_numpy(dtype=np.int64), 0)
+    key = codes.astype(np.int64) * 100_000 + day_no
     # Only rows that survived the earlier rules compete for "first occurrence".
     kept_idx = np.flatnonzero(keep)
     dup = np.zeros(len(df), dtype=bool)
-    dup[kept_idx] = key.iloc[kept_idx].duplicated(keep="first").to_numpy()
+    dup[kept_idx] = pd.Series(key[kept_idx]).duplicated(keep="first").to_numpy()
     _log(dup, df, "duplicate", "repair", issues)
     keep &= ~dup
 
@@ -175,8 +191,13 @@ def validate(data: PlatformData) -> ValidationResult:
     _log(fix, df, "nan_measure", "repair", issues)
     repaired |= fix
 
-    out = df.loc[keep, ["merchant_id", "date"]].copy()
-    out["merchant_id"] = id_str[keep].to_numpy()
+    kept_codes = codes[keep]
+    out = pd.DataFrame(
+        {
+            "merchant_id": pd.Categorical.from_codes(kept_codes, categories=known),
+            "date": dates[keep].to_numpy(),
+        }
+    )
     for c in (*spec.counts, *spec.amounts):
         if c == spec.primary:
             out[c] = primary[keep]
@@ -185,13 +206,14 @@ def validate(data: PlatformData) -> ValidationResult:
     if spec.refund:
         out[spec.refund] = np.nan_to_num(values[spec.refund][keep], nan=0.0)
     for c in spec.levels:
-        v = pd.Series(values[c][keep], index=out.index)
-        med = v.groupby(out["merchant_id"].to_numpy()).transform("median")
-        out[c] = v.fillna(med).fillna(0.0).to_numpy()
+        v = pd.Series(values[c][keep])
+        if v.isna().any():  # groupby only when there is something to repair
+            v = v.fillna(v.groupby(kept_codes).transform("median")).fillna(0.0)
+        out[c] = v.to_numpy()
     for c in spec.nullable:
-        out[c] = pd.to_numeric(df.loc[keep, c], errors="coerce").to_numpy(dtype=np.float64)
+        out[c] = pd.to_numeric(df[c], errors="coerce").to_numpy(dtype=np.float64)[keep]
     for c in spec.flags:
-        out[c] = df.loc[keep, c].fillna(False).astype(bool).to_numpy()
+        out[c] = df[c].fillna(False).astype(bool).to_numpy()[keep]
 
     incons = np.zeros(len(out), dtype=bool)
     for part, whole, factor in spec.part_of:
@@ -206,7 +228,9 @@ def validate(data: PlatformData) -> ValidationResult:
         repaired |= full
     for c in spec.counts:
         out[c] = out[c].astype(np.int64)
-    out = out.sort_values(["merchant_id", "date"], kind="stable").reset_index(drop=True)
+    order = np.lexsort((out["date"].to_numpy(), kept_codes))
+    out = out.iloc[order].reset_index(drop=True)
+    kept_codes = kept_codes[order]
 
     issue_frame = (
         pd.concat(issues, ignore_index=True)
@@ -215,23 +239,25 @@ def validate(data: PlatformData) -> ValidationResult:
     )
     issue_frame["merchant_id"] = issue_frame["merchant_id"].astype(object).astype(str)
 
-    entity_ids = pd.Index(data.entities["merchant_id"].astype(str), name="merchant_id")
-    grp = out.groupby("merchant_id", sort=False)["date"]
-    first = grp.min().reindex(entity_ids)
-    history = grp.nunique().reindex(entity_ids).fillna(0).astype(np.int64)
-    span = ((hi - first).dt.days + 1).fillna(0).astype(np.int64)
+    n = len(known)
+    issue_codes = known.get_indexer(issue_frame["merchant_id"])
+    ok_issue = issue_codes >= 0
+    is_reject = (issue_frame["action"] == "reject").to_numpy()
+    day_of = (out["date"] - lo).dt.days.to_numpy(dtype=np.int64)
+    first = np.full(n, 10**9, dtype=np.int64)
+    np.minimum.at(first, kept_codes, day_of)
+    history = np.bincount(kept_codes, minlength=n)  # duplicates already dropped: one row per day
+    span = np.where(history > 0, (hi - lo).days + 1 - first, 0)
     stats = pd.DataFrame(
         {
-            "history_days": history,
-            "gap_days": (span - history).clip(lower=0),
-            "rejected_records": issue_frame[issue_frame["action"] == "reject"]
-            .groupby("merchant_id").size().reindex(entity_ids).fillna(0).astype(np.int64),
-            "repaired_records": issue_frame[issue_frame["action"] == "repair"]
-            .groupby("merchant_id").size().reindex(entity_ids).fillna(0).astype(np.int64),
+            "history_days": history.astype(np.int64),
+            "gap_days": np.maximum(span - history, 0).astype(np.int64),
+            "rejected_records": np.bincount(issue_codes[ok_issue & is_reject], minlength=n).astype(np.int64),
+            "repaired_records": np.bincount(issue_codes[ok_issue & ~is_reject], minlength=n).astype(np.int64),
         },
-        index=entity_ids,
+        index=known,
     )
     summary = {str(k): int(v) for k, v in issue_frame.groupby("rule").size().items()}
     summary["accepted_records"] = int(len(out))
     summary["input_records"] = int(len(df))
-    return ValidationResult(out, issue_frame, stats, summary)
+    return ValidationResult(out, issue_frame, stats, summary, kept_codes)
