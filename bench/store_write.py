@@ -88,6 +88,7 @@ def run(label: str, store: Store, rows: list[DecisionRow], nodes: bytes, root: b
     count = sum(1 for _ in store.decisions_in_round(rows[0].round_id))
     stream = time.perf_counter() - t0
     assert count == len(rows)
+    print(f"  {label}: save {save:.2f}s, re-run {rerun:.3f}s, proofs {sum(lat):.2f}s, stream {stream:.2f}s", flush=True)
     return {
         "backend": label,
         "save_s": save,
@@ -137,11 +138,11 @@ def main() -> None:
                     label = "postgresql (COPY binary)" if use_copy else "postgresql (executemany)"
                     res = run(label, store, rows, nodes, root, check)
                 with admin.begin() as conn:
-                    res["db_mb"] = conn.exec_driver_sql(
+                    res["db_mb"] = float(conn.exec_driver_sql(
                         "SELECT sum(pg_total_relation_size(c.oid)) FROM pg_class c "
                         "JOIN pg_namespace n ON n.oid = c.relnamespace "
                         f"WHERE n.nspname = '{schema}' AND c.relkind = 'r'"
-                    ).scalar() / 1e6
+                    ).scalar()) / 1e6
                 results.append(res)
             finally:
                 with admin.begin() as conn:

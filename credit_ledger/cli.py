@@ -15,7 +15,7 @@ from rich.table import Table
 
 from ledger.config import ConfigError, Settings
 
-console = Console()
+console = Console(soft_wrap=True)
 app = typer.Typer(
     help=(
         "A verifiable credit ledger for small merchants and farmers.\n\n"

@@ -148,7 +148,7 @@ def run_demo(settings: Settings, merchants: int = 1000, log: Callable[[str], Non
     sample = len(leaves) // 2
     proof = batch.tree.proof(sample)
     leaf = leaves[sample]
-    verified = bool(contracts.ledger.functions.verifyDecision(leaf.to_contract_tuple(), proof).call())
+    verified = bool(contracts.ledger.functions.verifyDecision(leaf.to_abi_tuple(), proof).call())
     log(
         f"verified decision of merchant key 0x{leaf.merchant_key.hex()[:16]}… (score {leaf.score}, limit {leaf.limit_cny} CNY) "
         f"on-chain with a {len(proof)}-step proof: {'OK' if verified else 'FAILED'}"

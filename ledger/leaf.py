@@ -266,6 +266,21 @@ class DecisionLeaf:
             prev_leaf_hash=_parse_hex32("prev_leaf_hash", fields["prev_leaf_hash"]),
         )
 
+    def to_abi_tuple(self) -> tuple[Any, ...]:
+        """The argument web3 passes for ``CreditLedger.DecisionLeaf`` (fields in ABI order)."""
+        return (
+            self.merchant_key,
+            self.round,
+            self.score,
+            self.limit_cny,
+            self.product_mask,
+            list(self.reason_codes),
+            self.model_version,
+            self.policy_version,
+            self.feature_commitment,
+            self.prev_leaf_hash,
+        )
+
     # -- hashing conveniences -------------------------------------------------
 
     def encode(self) -> bytes:

@@ -200,7 +200,7 @@ def run(
     if prev_path is not None and Path(prev_path).exists():
         prev = pd.read_parquet(prev_path).set_index("merchant_id")
         cur = frame.set_index("merchant_id")
-        both = cur.join(prev[["score", "limit_cny"]], rsuffix="_prev", how="inner")
+        both = cur.join(prev[["score", "limit_cny"]].add_suffix("_prev"), how="inner")
         both = both[(both.status == "scored") & (both.score_prev > 0)]
         d = Table(title=f"Change since previous round ({prev_path})")
         for col in ("measure", "value"):

@@ -85,7 +85,13 @@ _STATUS: tuple[tuple[int, str, str], ...] = (
 
 REASONS: dict[int, Reason] = {code: Reason(code, zh, en) for code, _f, zh, en in _TABLE}
 REASONS.update({code: Reason(code, zh, en) for code, zh, en in _STATUS})
-FEATURE_REASON: dict[str, int] = {feature: code for code, feature, _zh, _en in _TABLE}
+
+def _segment_of(code: int) -> str:
+    return "merchant" if code < 300 else "farmer"
+
+
+# Keyed by (segment, feature): both segments have an "order_volatility", with different meanings.
+FEATURE_REASON: dict[tuple[str, str], int] = {(_segment_of(code), feature): code for code, feature, _zh, _en in _TABLE}
 
 
 def _check_table() -> None:
@@ -97,9 +103,9 @@ def _check_table() -> None:
 _check_table()
 
 
-def reason_code_for(feature: str, position: int) -> int:
-    """The stable code for a model feature; generic features get 60000 + position."""
-    return FEATURE_REASON.get(feature, GENERIC_BASE + position)
+def reason_code_for(segment: str, feature: str, position: int) -> int:
+    """The stable code for a segment's model feature; generic features get 60000 + position."""
+    return FEATURE_REASON.get((segment, feature), GENERIC_BASE + position)
 
 
 def describe(code: int, feature: str | None = None) -> Reason:

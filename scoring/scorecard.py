@@ -355,7 +355,7 @@ def train_with_report(
                 splits=tuple(int(s) for s in splits),
                 points=tuple(int(p) for p in pts[:n_regular]),
                 missing_points=int(pts[-1]),
-                reason_code=reason_code_for(name, pos),
+                reason_code=reason_code_for(segment, name, pos),
                 description=descriptions.get(name, ""),
                 bad_rates=tuple(float(np.nan_to_num(e)) for e in event),
                 counts=tuple(int(c) for c in counts),

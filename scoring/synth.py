@@ -56,6 +56,8 @@ _S_STATIC, _S_DAILY, _S_DEFAULT, _S_FARM_STATIC, _S_FARM_DAILY, _S_FARM_DEFAULT,
 _PD_A, _PD_B = -3.0, 1.3
 # Amplitude of the slow drift in the risk that drives behaviour (not the PD).
 _DRIFT_AMP = 0.15
+# Days either side of the trend anchor over which per-merchant trends keep going.
+_TREND_SPAN = 120.0
 
 
 @dataclass
@@ -311,7 +313,10 @@ def generate_merchants(
     platform_promo = _ecommerce_promo_days(dates)
     weekday = np.array([d.weekday() for d in dates])
     ordinals = np.array([d.toordinal() for d in dates], dtype=np.float64)
-    mid = ordinals.mean()
+    # Trends are anchored to the middle of round 0's window (not this window), so a
+    # calendar day looks the same from every round; clipped so they stay bounded.
+    anchor = float((start_date + dt.timedelta(days=days // 2)).toordinal())
+    elapsed = np.clip(ordinals - anchor, -_TREND_SPAN, _TREND_SPAN)
 
     shape = (len(dates), n)
     out = {
@@ -344,7 +349,7 @@ def generate_merchants(
             base_orders
             * season
             * _WEEKDAY[ind, weekday[j]]
-            * np.exp(trend_static * (ordinals[j] - mid) - 0.25 * (z_eff - z))
+            * np.exp(trend_static * elapsed[j] - 0.25 * (z_eff - z))
             * np.where(promo, promo_lift, 1.0)
         )
         orders = _stoch_round(level * np.exp(cv * nrm[:, 3] - cv * cv / 2), u[:, 4])
@@ -355,7 +360,7 @@ def generate_merchants(
         units = _stoch_round(orders * _IND_ITEMS[ind], u[:, 9])
         share = np.where(promo, top_share_promo, top_share_off)
         reviews = _stoch_round(orders * 0.06, u[:, 10])
-        stars = np.clip(review_mean + review_slope * (ordinals[j] - mid) + 0.35 * nrm[:, 11], 1.0, 5.0)
+        stars = np.clip(review_mean + review_slope * elapsed[j] + 0.35 * nrm[:, 11], 1.0, 5.0)
         out["orders"][j] = orders
         out["revenue_cny"][j] = revenue
         out["refunds_cny"][j] = np.round(revenue * refund_rate * np.exp(0.5 * nrm[:, 12] - 0.125), 2)

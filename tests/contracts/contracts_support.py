@@ -122,18 +122,7 @@ def _abi_type(item: dict[str, Any]) -> str:
 
 def leaf_tuple(leaf: DecisionLeaf) -> tuple:
     """The ABI tuple of CreditLedger.DecisionLeaf for ``leaf``."""
-    return (
-        leaf.merchant_key,
-        leaf.round,
-        leaf.score,
-        leaf.limit_cny,
-        leaf.product_mask,
-        list(leaf.reason_codes),
-        leaf.model_version,
-        leaf.policy_version,
-        leaf.feature_commitment,
-        leaf.prev_leaf_hash,
-    )
+    return leaf.to_abi_tuple()
 
 
 def make_leaf(merchant_key: bytes, round_: int, model_version: int = 1, policy_version: int = 1, **kw: Any) -> DecisionLeaf:

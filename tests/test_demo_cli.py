@@ -1,0 +1,81 @@
+"""The README's demo, end to end through the real CLI: twice, the second run reusing everything."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import free_port
+from ledger.chain import Chain
+from ledger.deployment import AddressBook, load
+from ledger.node import LocalNode
+from oracle import batch as batchfile
+from oracle.documents import DocumentStore
+
+
+def _cli(home: Path, port: int, *args: str) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, CREDIT_LEDGER_HOME=str(home), CREDIT_LEDGER_NODE_PORT=str(port), COLUMNS="200")
+    env.pop("CREDIT_LEDGER_RPC_URL", None)
+    return subprocess.run(
+        [sys.executable, "-m", "credit_ledger.cli", *args], env=env, capture_output=True, text=True, timeout=600
+    )
+
+
+@pytest.fixture()
+def demo_home(tmp_path: Path):
+    port = free_port()
+    yield tmp_path, port
+    LocalNode(tmp_path / "node", port=port).stop()
+
+
+def test_demo_twice_reuses_chain_and_chains_leaves(demo_home: tuple[Path, int]) -> None:
+    home, port = demo_home
+    first = _cli(home, port, "demo", "--merchants", "1000")
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "deploying on chain 31337" in first.stdout
+    assert "proof verified on-chain │ yes" in first.stdout
+
+    # Stop the node between runs: the second run must find the chain state on disk.
+    assert _cli(home, port, "node", "stop").returncode == 0
+    second = _cli(home, port, "demo", "--merchants", "1000")
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "reusing deployment" in second.stdout
+    assert "round 2:" in second.stdout
+
+    chain = Chain.connect(f"http://127.0.0.1:{port}")
+    contracts = load(chain, AddressBook(home / "deployments.json"))
+    assert contracts.ledger.functions.roundCount().call() == 2
+    store = DocumentStore(home / "documents")
+    rounds = []
+    for r in (1, 2):
+        root, count, _model, _policy, content_hash, _at, _block = contracts.ledger.functions.batch(r).call()
+        batch = batchfile.from_bytes(store.get(bytes(content_hash)))
+        assert batch.root == bytes(root) and count == 1000 == len(batch.leaves)
+        rounds.append(batch)
+    first_hashes = {leaf.merchant_key: leaf.leaf_hash() for leaf in rounds[0].leaves}
+    # Every round-2 leaf points at the same merchant's round-1 leaf: the history is a hash chain.
+    assert all(leaf.prev_leaf_hash == first_hashes[leaf.merchant_key] for leaf in rounds[1].leaves)
+    assert all(leaf.prev_leaf_hash == bytes(32) for leaf in rounds[0].leaves)
+    book = json.loads((home / "deployments.json").read_text())
+    assert set(book["chains"]["31337"]["addresses"]) == {
+        "IdentityRegistry", "ModelRegistry", "PolicyTimelock", "PolicyRegistry", "CreditLedger"
+    }
+
+
+def test_cli_help_lists_commands() -> None:
+    result = subprocess.run([sys.executable, "-m", "credit_ledger.cli", "--help"], capture_output=True, text=True)
+    assert result.returncode == 0
+    for command in ("node", "deploy", "demo"):
+        assert command in result.stdout
+
+
+def test_deploy_without_node_gives_clear_error(tmp_path: Path) -> None:
+    env = dict(os.environ, CREDIT_LEDGER_HOME=str(tmp_path), CREDIT_LEDGER_RPC_URL=f"http://127.0.0.1:{free_port()}")
+    result = subprocess.run([sys.executable, "-m", "credit_ledger.cli", "deploy"], env=env, capture_output=True, text=True)
+    assert result.returncode == 1
+    assert "no JSON-RPC node answers" in result.stdout
