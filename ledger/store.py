@@ -31,7 +31,7 @@ import itertools
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Final, Literal
@@ -581,7 +581,7 @@ class ApplicationRow:
     merchant_id: str
     segment: Segment
     received_at: datetime
-    payload: Any = field(compare=True)
+    payload: Any
     batched_round: int | None = None
 
 
@@ -960,21 +960,25 @@ class Store:
             "model_version": _int(model_version, "model_version", 0, (1 << 32) - 1),
             "policy_version": _int(policy_version, "policy_version", 0, (1 << 32) - 1),
         }
-        with self._write() as conn:
-            existing = self._round_row(conn, round_id, lock=True)
-            if existing is None:
-                conn.execute(
-                    sa.insert(rounds).values(
-                        round_id=round_id,
-                        status="pending",
-                        decision_count=0,
-                        created_at=_now(),
-                        **params,
+        try:
+            with self._write() as conn:
+                existing = self._round_row(conn, round_id, lock=True)
+                if existing is None:
+                    conn.execute(
+                        sa.insert(rounds).values(
+                            round_id=round_id,
+                            status="pending",
+                            decision_count=0,
+                            created_at=_now(),
+                            **params,
+                        )
                     )
-                )
-                created = self._round_row(conn, round_id)
-                assert created is not None
-                return created
+                    created = self._round_row(conn, round_id)
+                    assert created is not None
+                    return created
+        except IntegrityError:
+            # lost a race with a concurrent creator (PostgreSQL): compare with theirs
+            existing = self.get_round(round_id)
         differing = {k: (getattr(existing, k), v) for k, v in params.items() if getattr(existing, k) != v}
         if differing:
             detail = ", ".join(f"{k}: stored {a!r}, given {b!r}" for k, (a, b) in differing.items())
@@ -1083,13 +1087,6 @@ class Store:
                 )
             except IntegrityError as exc:
                 raise InvalidData(f"round {round_id}: batch violates a constraint: {exc.orig}") from exc
-            except Exception as exc:
-                # psycopg raises its own errors from COPY (not wrapped by SQLAlchemy)
-                if type(exc).__module__.startswith("psycopg") and "IntegrityError" in [
-                    k.__name__ for k in type(exc).__mro__
-                ]:
-                    raise InvalidData(f"round {round_id}: batch violates a constraint: {exc}") from exc
-                raise
             conn.execute(
                 sa.update(rounds)
                 .where(rounds.c.round_id == round_id)
@@ -1106,14 +1103,10 @@ class Store:
 
     def _insert_decisions(self, conn: Connection, rows: Sequence[DecisionRow]) -> None:
         # Core insert compiled once for this dialect, then executemany of plain
-        # tuples straight to the driver: no per-row bind processing.
-        compiled = sa.insert(decisions).compile(dialect=conn.dialect)
-        if conn.dialect.paramstyle in ("qmark", "format", "numeric"):
-            sql = str(compiled)
-            positional = True
-        else:
-            sql = str(compiled)
-            positional = False
+        # tuples (dicts for named paramstyles) straight to the driver: no
+        # per-row bind processing.
+        sql = str(sa.insert(decisions).compile(dialect=conn.dialect))
+        positional = conn.dialect.positional
         for chunk in _chunks(rows, self.chunk_size):
             if positional:
                 params: Any = [_decision_tuple(d) for d in chunk]
@@ -1122,16 +1115,22 @@ class Store:
             conn.exec_driver_sql(sql, params)
 
     def _copy_decisions(self, conn: Connection, rows: Sequence[DecisionRow]) -> None:
+        # Binary COPY on the same DBAPI connection, hence the same transaction.
+        import psycopg
+
         raw = conn.connection.driver_connection
         assert raw is not None
         columns = ", ".join(_DECISION_COLUMNS)
-        with raw.cursor() as cursor:
-            with cursor.copy(f"COPY decisions ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
-                copy.set_types(list(_DECISION_PG_TYPES))
-                write_row = copy.write_row
-                for chunk in _chunks(rows, self.chunk_size):
-                    for d in chunk:
-                        write_row(_decision_tuple(d))
+        try:
+            with raw.cursor() as cursor:
+                with cursor.copy(f"COPY decisions ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
+                    copy.set_types(list(_DECISION_PG_TYPES))
+                    write_row = copy.write_row
+                    for chunk in _chunks(rows, self.chunk_size):
+                        for d in chunk:
+                            write_row(_decision_tuple(d))
+        except psycopg.IntegrityError as exc:  # raised by psycopg itself, not wrapped
+            raise InvalidData(f"batch violates a constraint: {exc}") from exc
 
     def tree_nodes(self, round_id: int) -> bytes:
         """The packed node array of a built round; :class:`NotFound` if not built."""

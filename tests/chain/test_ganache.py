@@ -130,7 +130,7 @@ def _ganache_revert(chain: Chain, fn: Any, sender: str) -> tuple[str, tuple[Any,
     anvil answers both with ``error.data = "0x<revert bytes>"``. ganache 7 does so for
     ``eth_call`` only; ``eth_estimateGas`` (which ``Chain.build`` hits first when sending)
     answers ``error.data = {"hash", "programCounter", "result": "0x<revert bytes>",
-    "reason", "message": "revert"}``. Both say "VM Exception while processing
+    "reason", "message": "revert"}``. ganache's two replies both say "VM Exception while processing
     transaction: revert" in ``error.message``.
     """
     tx = fn.build_transaction({"from": sender, "gas": 1_000_000, "gasPrice": GAS_PRICE_WEI})

@@ -6,6 +6,7 @@ import os
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from eth_utils import to_checksum_address
 
 from ledger.store import (
     AnchorConflict,
@@ -20,7 +21,7 @@ from ledger.store import (
 )
 
 ADDR = "0x" + "ab" * 20
-ADDR_CHECKSUM = "0xaBaBaBaBaBaBaBaBaBaBaBaBaBaBaBaBaBaBaBaB"
+ADDR_CHECKSUM = to_checksum_address(ADDR)  # EIP-55, as the store keeps addresses
 
 
 @pytest.fixture

@@ -279,3 +279,17 @@ def test_decision_row_validation_and_hex(keyof) -> None:
         dataclasses.replace(row, merchant_key=b"short")
     with pytest.raises(InvalidData):
         dataclasses.replace(row, reason_codes=(1, 2, 3))
+
+
+def test_save_without_copy_path(store_url, built_round) -> None:
+    """PostgreSQL's executemany path (use_copy=False) behaves like COPY, incl. rollback."""
+    with Store.open(store_url, chunk_size=4, use_copy=False) as store:
+        store.create_round(1, "merchant", "weekly", 1, 1)
+        built = built_round(1, [f"m{i}" for i in range(11)])
+        bad = list(built.rows)
+        bad[9] = dataclasses.replace(bad[9], leaf_index=0)
+        with pytest.raises(InvalidData):
+            store.save_built_round(1, bad, built.nodes, built.root, built.batch_hash, "/b")
+        assert _counts(store, 1) == (0, False, "pending")
+        assert store.save_built_round(1, built.rows, built.nodes, built.root, built.batch_hash, "/b")
+        assert list(store.decisions_in_round(1)) == built.rows
