@@ -160,7 +160,8 @@ class Chain:
     def _reverted(self, exc: Exception, what: str) -> TransactionReverted:
         data = getattr(exc, "data", None)
         if isinstance(data, dict):
-            data = data.get("data")
+            # anvil puts the revert bytes under "data"; ganache under "result".
+            data = data.get("data") or data.get("result")
         if not isinstance(data, (str, bytes)):
             data = None
         name, args = decode_revert(data, self.errors)
