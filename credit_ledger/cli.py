@@ -117,27 +117,33 @@ def deploy(force: bool = typer.Option(False, help="Deploy new contracts even if 
 
 
 @app.command()
-def demo(merchants: int = typer.Option(1000, min=1, help="How many merchants to score and anchor.")) -> None:
-    """Run everything once: node, deploy, model and policy, score, anchor, verify."""
+def demo(
+    merchants: int = typer.Option(1000, min=1, help="How many merchants to score each round."),
+    rounds: int = typer.Option(2, min=1, help="How many weekly rounds to anchor in this run."),
+) -> None:
+    """Run everything: node, deploy, model and policy, weekly rounds scored and anchored, a proof verified."""
     from credit_ledger.demo import run_demo
     from ledger.chain import ChainError
+    from oracle.service import OracleError
 
     settings = _settings()
     try:
-        result = run_demo(settings, merchants=merchants, log=console.print)
-    except ChainError as exc:
+        result = run_demo(settings, merchants=merchants, rounds=rounds, log=console.print)
+    except (ChainError, OracleError) as exc:
         _fail(str(exc))
-    table = Table(title="demo round", show_header=False)
-    table.add_row("chain id", str(result.chain_id))
-    table.add_row("deployment", "reused" if result.reused_deployment else "new")
-    table.add_row("round", str(result.round))
-    table.add_row("decisions anchored", str(result.decisions))
-    table.add_row("merkle root", "0x" + result.root.hex())
-    table.add_row("batch file", f"sha256:{result.batch_hash.hex()}")
-    table.add_row("anchor tx", "0x" + result.tx_hash.hex())
-    table.add_row("anchor gas", str(result.anchor_gas))
-    table.add_row("proof verified on-chain", "yes" if result.verified_on_chain else "NO")
+    table = Table(title=f"demo: chain {result.chain_id}, deployment {'reused' if result.reused_deployment else 'new'}")
+    for column in ("round", "decisions", "merkle root", "batch file (sha256)", "anchor tx", "block", "gas"):
+        table.add_column(column)
+    for r in result.rounds:
+        table.add_row(
+            str(r.round_id), f"{r.decisions:,}", "0x" + r.root.hex()[:12] + "…", r.batch_hash.hex()[:12] + "…",
+            "0x" + r.tx_hash.hex()[:12] + "…", str(r.block_number), f"{r.gas_used:,}" if r.gas_used else "-",
+        )
     console.print(table)
+    console.print(
+        f"proof of {result.sample_merchant}'s latest decision verified on-chain: "
+        + ("[green]yes[/green]" if result.verified_on_chain else "[red]NO[/red]")
+    )
     if not result.verified_on_chain:
         raise typer.Exit(1)
 

@@ -878,7 +878,8 @@ class Store:
                 "segment": insert.excluded.segment,
                 "industry": insert.excluded.industry,
                 "region": insert.excluded.region,
-                "account": insert.excluded.account,
+                # None means "not known here", not "unbind": keep a recorded account.
+                "account": sa.func.coalesce(insert.excluded.account, merchants.c.account),
                 "updated_at": insert.excluded.updated_at,
             },
         )
@@ -1328,6 +1329,26 @@ class Store:
                 _DECISION_SELECT.where(decisions.c.leaf_hash == h).order_by(decisions.c.round_id)
             )
             return [_decision_from_db(r) for r in result]
+
+    def latest_leaf_hashes(self, before_round: int) -> dict[bytes, bytes]:
+        """merchant key -> leaf hash of its latest decision in a round before ``before_round``.
+
+        The oracle chains each new leaf to this (``prev_leaf_hash``), so a merchant's
+        history is a hash chain even when it skips rounds.
+        """
+        before = _int(before_round, "before_round")
+        latest = (
+            sa.select(decisions.c.merchant_key, sa.func.max(decisions.c.round_id).label("last_round"))
+            .where(decisions.c.round_id < before)
+            .group_by(decisions.c.merchant_key)
+            .subquery()
+        )
+        stmt = sa.select(decisions.c.merchant_key, decisions.c.leaf_hash).join(
+            latest,
+            sa.and_(decisions.c.merchant_key == latest.c.merchant_key, decisions.c.round_id == latest.c.last_round),
+        )
+        with self._read() as conn:
+            return {bytes(k): bytes(h) for k, h in conn.execute(stmt)}
 
     def decisions_in_round(self, round_id: int, *, batch_size: int = 10_000) -> Iterator[DecisionRow]:
         """Stream a round's decisions in leaf_index order (the tree's input order).

@@ -36,6 +36,7 @@ class BatchMetadata:
     chain_id: int
     decision_count: int
     root: str  # 0x-hex
+    as_of: str = ""  # ISO date of the data window's last day: replay needs it for date-based products
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -46,6 +47,7 @@ class BatchMetadata:
             "chainId": self.chain_id,
             "decisionCount": self.decision_count,
             "root": self.root,
+            "asOf": self.as_of,
         }
 
     @classmethod
@@ -59,6 +61,7 @@ class BatchMetadata:
                 chain_id=int(raw["chainId"]),
                 decision_count=int(raw["decisionCount"]),
                 root=str(raw["root"]),
+                as_of=str(raw.get("asOf", "")),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise BatchFileError(f"metadata: malformed ({exc})") from exc
@@ -75,7 +78,7 @@ class Batch:
         return self.tree.root
 
 
-def build_batch(leaves: Sequence[DecisionLeaf], segment: str, chain_id: int) -> Batch:
+def build_batch(leaves: Sequence[DecisionLeaf], segment: str, chain_id: int, as_of: str = "") -> Batch:
     """Tree and metadata for one round's leaves (all must share round, model and policy)."""
     if not leaves:
         raise BatchFileError("a batch needs at least one decision")
@@ -92,6 +95,7 @@ def build_batch(leaves: Sequence[DecisionLeaf], segment: str, chain_id: int) -> 
         chain_id=chain_id,
         decision_count=len(leaves),
         root="0x" + tree.root.hex(),
+        as_of=as_of,
     )
     return Batch(metadata, list(leaves), tree)
 

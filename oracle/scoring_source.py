@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from oracle.sources import ScoredDecision
+from oracle.sources import ScoredDecision, ScoredRound
 from scoring import (
     ModelArtifact,
     Policy,
@@ -96,15 +96,22 @@ class ScoringSource:
         generate = generate_merchants if self.segment == "merchant" else generate_farmers
         return generate(self.merchants, seed=self.seed, round_offset=max(round_id - 1, 0))
 
-    def decisions(self, round_id: int) -> list[ScoredDecision]:
+    def decisions(self, round_id: int) -> ScoredRound:
         data = self.platform_data(round_id)
         features = build_features(data, validate(data))
         batch = score_columns(self.artifact, self.policy, features, data.as_of)
+        entities = data.entities.set_index(data.entities["merchant_id"].astype(str))
+        industry = entities["industry"] if "industry" in entities else entities.get("main_crop")
+        region = entities["region"]
         reasons = batch.reason_codes.tolist()
-        return [
-            ScoredDecision(m, int(s), int(lim), int(pm), tuple(r), fb)  # type: ignore[arg-type]
-            for m, s, lim, pm, r, fb in zip(
-                batch.merchant_id.tolist(), batch.score.tolist(), batch.limit_cny.tolist(),
-                batch.product_mask.tolist(), reasons, batch.feature_bytes,
+        ids = batch.merchant_id.tolist()
+        industries = industry.reindex(ids).astype(object).where(lambda x: x.notna(), None).tolist() if industry is not None else [None] * len(ids)
+        regions = region.reindex(ids).astype(object).where(lambda x: x.notna(), None).tolist()
+        decisions = [
+            ScoredDecision(m, int(s), int(lim), int(pm), tuple(r), fb, str(st), ind, reg)  # type: ignore[arg-type]
+            for m, s, lim, pm, r, fb, st, ind, reg in zip(
+                ids, batch.score.tolist(), batch.limit_cny.tolist(), batch.product_mask.tolist(), reasons,
+                batch.feature_bytes, batch.status.tolist(), industries, regions,
             )
         ]
+        return ScoredRound(as_of=data.as_of.isoformat(), decisions=decisions)

@@ -26,6 +26,17 @@ class ScoredDecision:
     product_mask: int
     reason_codes: tuple[int, int, int, int]
     feature_bytes: bytes
+    status: str = "scored"
+    industry: str | None = None
+    region: str | None = None
+
+
+@dataclass(frozen=True)
+class ScoredRound:
+    """A round's decisions and the date their data window ends."""
+
+    as_of: str
+    decisions: list[ScoredDecision]
 
 
 class DecisionSource(Protocol):
@@ -39,7 +50,7 @@ class DecisionSource(Protocol):
 
     def policy_reason(self) -> str: ...
 
-    def decisions(self, round_id: int) -> list[ScoredDecision]: ...
+    def decisions(self, round_id: int) -> ScoredRound: ...
 
 
 class GeneratedSource:
@@ -63,7 +74,7 @@ class GeneratedSource:
     def policy_reason(self) -> str:
         return "initial parameter set"
 
-    def decisions(self, round_id: int) -> list[ScoredDecision]:
+    def decisions(self, round_id: int) -> ScoredRound:
         out = []
         for i in range(self.merchants):
             rng = random.Random(f"{self.seed}/{i}/{round_id}")
@@ -72,7 +83,7 @@ class GeneratedSource:
             reasons = tuple(sorted(rng.sample(range(1, 15), 4)))
             features = json.dumps({"orders": rng.randint(0, 3000), "volatility": round(rng.random(), 4)}, sort_keys=True)
             out.append(ScoredDecision(f"M{i:07d}", score, limit, rng.randint(0, 7) if limit else 0, reasons, features.encode()))  # type: ignore[arg-type]
-        return out
+        return ScoredRound(as_of="", decisions=out)
 
 
 def default_source(home: Path, merchants: int, log: Callable[[str], None] = lambda _m: None) -> DecisionSource:

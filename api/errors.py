@@ -1,0 +1,210 @@
+"""Every error the API returns, as one JSON shape: ``{"error": {"code", "message"}}``.
+
+Routes raise an :class:`ApiError` subclass; :func:`install_error_handlers` turns
+those, FastAPI's request-validation errors, Starlette's HTTP errors (404 for an
+unknown path, 405...) and the chain and store failures that may surface from any
+route into that shape. Anything else becomes a 500 with a generic message (the
+details go to the server log, never to the caller).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from ledger.chain import ChainError, ContractMissing, NodeUnreachable, WrongChain
+from ledger.deployment import NotDeployed
+from ledger.store import NotFound as StoreNotFound
+from ledger.store import StoreError
+
+log = logging.getLogger("credit_ledger.api")
+
+#: Largest request body accepted (a proof bundle is ~2 KiB; a SIWE message < 1 KiB).
+DEFAULT_MAX_BODY_BYTES = 64 * 1024
+
+
+class ApiError(Exception):
+    """An error with an HTTP status and a stable machine-readable code."""
+
+    status_code: int = 400
+    code: str = "bad_request"
+
+    def __init__(self, message: str, *, code: str | None = None, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        self.headers = headers
+
+
+class BadRequest(ApiError):
+    status_code = 400
+    code = "bad_request"
+
+
+class Unauthorized(ApiError):
+    status_code = 401
+    code = "unauthorized"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message, code=code, headers={"WWW-Authenticate": "Bearer"})
+
+
+class Forbidden(ApiError):
+    status_code = 403
+    code = "forbidden"
+
+
+class NotFoundError(ApiError):
+    status_code = 404
+    code = "not_found"
+
+
+class Conflict(ApiError):
+    status_code = 409
+    code = "conflict"
+
+
+class PayloadTooLarge(ApiError):
+    status_code = 413
+    code = "payload_too_large"
+
+
+class Unprocessable(ApiError):
+    status_code = 422
+    code = "invalid_request"
+
+
+class ServiceUnavailable(ApiError):
+    status_code = 503
+    code = "unavailable"
+
+
+def error_body(code: str, message: str) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message}}
+
+
+def _json(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(error_body(code, message), status_code=status, headers=headers)
+
+
+#: The error schema for OpenAPI ``responses=`` declarations.
+ERROR_RESPONSE: dict[str, Any] = {
+    "description": "Error",
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "properties": {
+                    "error": {
+                        "type": "object",
+                        "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+                        "required": ["code", "message"],
+                    }
+                },
+                "required": ["error"],
+            },
+            "example": error_body("not_found", "no decision in round 7"),
+        }
+    },
+}
+
+
+def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` mapping declaring the JSON error body for each status."""
+    return {status: ERROR_RESPONSE for status in statuses}
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:5]:
+        loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
+        parts.append(f"{loc or 'body'}: {err.get('msg', 'invalid')}")
+    return "; ".join(parts) or "invalid request"
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register the handlers that keep every error JSON and every bad input 4xx."""
+
+    @app.exception_handler(ApiError)
+    async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
+        return _json(exc.status_code, exc.code, exc.message, exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        return _json(422, "invalid_request", _validation_message(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return _json(exc.status_code, code, str(exc.detail), getattr(exc, "headers", None))
+
+    # Chain and store failures can surface from any route that touches them.
+    @app.exception_handler(NodeUnreachable)
+    async def _node_down(_request: Request, exc: NodeUnreachable) -> JSONResponse:
+        return _json(503, "chain_unavailable", str(exc))
+
+    @app.exception_handler(ChainError)
+    async def _chain(_request: Request, exc: ChainError) -> JSONResponse:
+        if isinstance(exc, (NotDeployed, ContractMissing, WrongChain)):
+            return _json(503, "not_deployed", str(exc))
+        log.warning("chain error: %s", exc)
+        return _json(502, "chain_error", str(exc))
+
+    @app.exception_handler(StoreNotFound)
+    async def _store_missing(_request: Request, exc: StoreNotFound) -> JSONResponse:
+        return _json(404, "not_found", str(exc))
+
+    @app.exception_handler(StoreError)
+    async def _store(_request: Request, exc: StoreError) -> JSONResponse:
+        log.warning("store error: %s", exc)
+        return _json(503, "store_error", "the ledger store could not answer")
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+        # requests/web3 connection errors raised mid-request mean the node went away.
+        if _is_connection_error(exc):
+            return _json(503, "chain_unavailable", "the chain node does not answer")
+        log.exception("unhandled error")
+        return _json(500, "internal_error", "internal server error")
+
+
+def _is_connection_error(exc: BaseException) -> bool:
+    try:
+        import requests
+    except ImportError:  # pragma: no cover
+        return False
+    return isinstance(exc, (requests.ConnectionError, requests.Timeout, ConnectionError))
+
+
+class BodySizeLimit:
+    """ASGI middleware refusing a declared ``Content-Length`` over ``max_bytes`` with a JSON 413.
+
+    It answers before the body is read. Bodies without a length (chunked) are
+    limited by FastAPI's own ``max_body_size`` (set to the same value by
+    :func:`api.app.create_app`), whose 413 the HTTP handler above makes JSON.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int = DEFAULT_MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            for name, value in scope.get("headers", ()):
+                if name == b"content-length":
+                    try:
+                        too_big = int(value) > self.max_bytes
+                    except ValueError:
+                        too_big = False
+                    if too_big:
+                        response = _json(413, "payload_too_large", f"request body exceeds {self.max_bytes} bytes")
+                        await response(scope, receive, send)
+                        return
+        await self.app(scope, receive, send)

@@ -1,0 +1,1 @@
+"""Route modules: ``merchant`` and ``public`` here; ``auditor`` and ``regulator`` when present."""

@@ -1,0 +1,56 @@
+"""Public routes (no sign-in): health and proof-bundle verification."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Body, Depends
+
+from api.deps import Services, get_services
+from api.errors import errors
+from api.schemas import ProofBundle, VerificationResponse
+from ledger.bundle import verify_bundle
+
+router = APIRouter(tags=["public"])
+
+
+@router.get("/health", summary="Is the API up, and can it reach the chain and the store")
+def health(services: Services = Depends(get_services)) -> dict[str, Any]:
+    """Always 200; each dependency reports its own state, so a probe sees what is down."""
+    out: dict[str, Any] = {"api": "ok"}
+    try:
+        chain = services.chain()
+        out["chain"] = {"ok": True, "chainId": chain.chain_id, "block": chain.w3.eth.block_number}
+    except Exception as exc:  # report, never fail the probe
+        services.reset_chain()
+        out["chain"] = {"ok": False, "error": str(getattr(exc, "message", exc))[:300]}
+    try:
+        contracts = services.contracts()
+        out["contracts"] = {"ok": True, "CreditLedger": contracts.ledger.address}
+    except Exception as exc:
+        out["contracts"] = {"ok": False, "error": str(getattr(exc, "message", exc))[:300]}
+    try:
+        out["store"] = {"ok": True, "backend": services.store().backend}
+    except Exception as exc:
+        out["store"] = {"ok": False, "error": str(getattr(exc, "message", exc))[:300]}
+    return out
+
+
+@router.post(
+    "/verify",
+    response_model=VerificationResponse,
+    summary="Verify a proof bundle against the chain",
+    responses=errors(413, 422, 503),
+)
+def verify(
+    bundle: ProofBundle = Body(description="A bundle from `GET /merchant/history` or `/merchant/decisions/{round}`"),
+    services: Services = Depends(get_services),
+) -> VerificationResponse:
+    """Run every check of `ledger.bundle.verify_bundle` against this server's chain.
+
+    The verdict is in the body (`ok` and one line per check), so a bundle that
+    does not verify is still a 200; a malformed one is a 422. For a check that
+    does not trust this server, run `credit-ledger verify BUNDLE.json --rpc URL`.
+    """
+    report = verify_bundle(bundle.model_dump(mode="json"), services.chain())
+    return VerificationResponse.model_validate(report.to_dict())

@@ -1,0 +1,240 @@
+"""Pydantic models at the API's edges: what requests must look like and what responses carry.
+
+Hex values are validated by pattern here, so malformed input is a 422 before any
+route code runs; the proof bundle's shape is declared field by field so that the
+OpenAPI document (and schemathesis) know exactly what ``/verify`` accepts.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+HEX32_PATTERN = r"^0x[0-9a-fA-F]{64}$"
+ADDRESS_PATTERN = r"^0x[0-9a-fA-F]{40}$"
+SIGNATURE_PATTERN = r"^0x[0-9a-fA-F]{130}$"
+RAW_TX_PATTERN = r"^0x[0-9a-fA-F]+$"
+
+Hex32 = Annotated[str, Field(pattern=HEX32_PATTERN, examples=["0x" + "ab" * 32])]
+Address = Annotated[str, Field(pattern=ADDRESS_PATTERN, examples=["0xBcd4042DE499D14e55001CcbB24a551F3b954096"])]
+Uint64 = Annotated[int, Field(ge=0, le=2**64 - 1)]
+Uint32 = Annotated[int, Field(ge=0, le=2**32 - 1)]
+Uint16 = Annotated[int, Field(ge=0, le=2**16 - 1)]
+#: A Merkle proof of a tree of up to 2**64 leaves never needs more than 64 siblings.
+MAX_PROOF_LENGTH = 64
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# -- sign-in -------------------------------------------------------------------
+
+
+class NonceResponse(BaseModel):
+    """A fresh single-use nonce and the values the sign-in message must carry."""
+
+    nonce: str = Field(examples=["k3R9fQ2xLmPa"])
+    expiresAt: str = Field(description="ISO-8601 UTC time after which the nonce is refused")
+    domain: str = Field(description="The EIP-4361 domain the message must name")
+    chainId: int | None = Field(description="The chain id the message must name (null if the node is down)")
+    uri: str = Field(description="A suitable URI for the message")
+
+
+class LoginRequest(_Strict):
+    """An EIP-4361 message, exactly as signed, and its EIP-191 signature."""
+
+    message: str = Field(
+        min_length=1,
+        max_length=4096,
+        examples=[
+            "127.0.0.1:8000 wants you to sign in with your Ethereum account:\n"
+            "0xBcd4042DE499D14e55001CcbB24a551F3b954096\n\nSign in to credit-ledger\n\n"
+            "URI: http://127.0.0.1:8000\nVersion: 1\nChain ID: 31337\nNonce: k3R9fQ2xLmPa\n"
+            "Issued At: 2024-05-01T00:00:00.000Z"
+        ],
+    )
+    signature: str = Field(pattern=SIGNATURE_PATTERN, examples=["0x" + "11" * 65])
+
+
+class LoginResponse(BaseModel):
+    token: str = Field(description="Bearer token for the Authorization header")
+    tokenType: Literal["bearer"] = "bearer"
+    expiresAt: str
+    address: str
+    roles: list[str] = Field(description="On-chain roles held at sign-in (re-checked on every request)")
+    merchantKey: str | None = Field(description="The merchant key bound to the account, if any")
+
+
+# -- proof bundle -------------------------------------------------------------
+
+
+class LeafModel(_Strict):
+    """``ledger.leaf.DecisionLeaf.to_dict()``: the decision exactly as hashed."""
+
+    merchant_key: Hex32
+    round: Uint64
+    score: Uint16
+    limit_cny: Uint32
+    product_mask: Uint32
+    reason_codes: Annotated[list[Uint16], Field(min_length=4, max_length=4)]
+    model_version: Uint32
+    policy_version: Uint32
+    feature_commitment: Hex32
+    prev_leaf_hash: Hex32
+
+
+class ChainRef(_Strict):
+    """Where the bundle's root is anchored."""
+
+    chainId: Annotated[int, Field(ge=0, le=2**64 - 1)]
+    contract: Address
+    round: Uint64
+    anchorTx: Hex32
+    block: Uint64
+
+
+class ProofBundle(_Strict):
+    """A self-contained proof that one decision is in an anchored round."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "version": 1,
+                    "leaf": {
+                        "merchant_key": "0x" + "1f" * 32,
+                        "round": 1,
+                        "score": 612,
+                        "limit_cny": 48000,
+                        "product_mask": 3,
+                        "reason_codes": [101, 104, 0, 0],
+                        "model_version": 1,
+                        "policy_version": 1,
+                        "feature_commitment": "0x" + "2e" * 32,
+                        "prev_leaf_hash": "0x" + "00" * 32,
+                    },
+                    "leafHash": "0x" + "3d" * 32,
+                    "proof": ["0x" + "4c" * 32],
+                    "root": "0x" + "5b" * 32,
+                    "chain": {
+                        "chainId": 31337,
+                        "contract": "0x5FC8d32690cc91D4c39d9d3abcBD16989F875707",
+                        "round": 1,
+                        "anchorTx": "0x" + "6a" * 32,
+                        "block": 12,
+                    },
+                }
+            ]
+        },
+    )
+
+    version: Literal[1]
+    leaf: LeafModel
+    leafHash: Hex32
+    proof: Annotated[list[Hex32], Field(max_length=MAX_PROOF_LENGTH)]
+    root: Hex32
+    chain: ChainRef
+
+
+class CheckModel(BaseModel):
+    name: str
+    ok: bool
+    detail: str
+
+
+class VerificationResponse(BaseModel):
+    """Each check and the verdict: ``ok`` only if every check passed."""
+
+    ok: bool
+    checks: list[CheckModel]
+
+
+# -- merchant -------------------------------------------------------------------
+
+
+class MerchantMe(BaseModel):
+    merchantKey: str
+    account: str
+    kind: Literal["merchant", "farmer", "virtual"]
+    status: Literal["unregistered", "active", "suspended"]
+
+
+class Names(BaseModel):
+    zh: list[str]
+    en: list[str]
+
+
+class ReasonModel(BaseModel):
+    code: int
+    zh: str
+    en: str
+
+
+class DecisionModel(BaseModel):
+    """One decision as a merchant sees it, with the bundle that proves it."""
+
+    round: int
+    score: int
+    limitCny: int
+    productMask: int
+    products: Names
+    reasons: list[ReasonModel]
+    modelVersion: int
+    policyVersion: int
+    leafHash: str
+    prevLeafHash: str
+    anchored: bool = Field(description="False while the round is built but not yet anchored (no bundle yet)")
+    bundle: dict[str, Any] | None = Field(description="The proof bundle (`POST /verify` or `credit-ledger verify`)")
+
+
+class HistoryResponse(BaseModel):
+    merchantKey: str
+    decisions: list[DecisionModel]
+
+
+class DisputePrepareRequest(_Strict):
+    round: Uint64
+    reason: str = Field(min_length=1, max_length=1000, examples=["My March sales were not counted"])
+
+
+class UnsignedTransaction(BaseModel):
+    """A legacy transaction for the merchant's wallet to sign (``eth_account`` ``sign_transaction``)."""
+
+    to: str
+    data: str
+    chainId: int
+    nonce: int
+    gas: int
+    gasPrice: int
+    value: int = 0
+    from_: str = Field(alias="from")
+
+    model_config = ConfigDict(populate_by_name=True)
+
+
+class DisputePrepareResponse(BaseModel):
+    transaction: UnsignedTransaction
+    leafHash: str
+    round: int
+
+
+class DisputeSubmitRequest(_Strict):
+    signedTransaction: str = Field(
+        pattern=RAW_TX_PATTERN,
+        max_length=32768,
+        description="The signed raw transaction, 0x-hex",
+        examples=["0xf8a980843b9aca00..."],
+    )
+
+
+class DisputeModel(BaseModel):
+    disputeId: int
+    round: int
+    merchantKey: str
+    leafHash: str
+    reason: str
+    status: str
+    filedTx: str | None

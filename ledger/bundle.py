@@ -1,0 +1,334 @@
+"""Proof bundles: one decision, its Merkle proof, and where its root is anchored -- checked against the chain alone.
+
+A bundle is self-contained JSON::
+
+    {"version": 1,
+     "leaf": DecisionLeaf.to_dict(),
+     "leafHash": "0x..", "proof": ["0x..", ...], "root": "0x..",
+     "chain": {"chainId": 31337, "contract": "0x<CreditLedger>", "round": 7,
+               "anchorTx": "0x..", "block": 123}}
+
+:func:`verify_bundle` trusts nothing in it but the chain it is pointed at: it
+re-hashes the leaf from its values, folds the proof, reads the anchored batch
+from the named contract, asks the contract to verify the decision itself, and
+checks the anchoring transaction. Each check is one :class:`Check` line, so a
+failure says which part of the bundle is wrong.
+
+Caveat: the bundle names the contract. A verifier that wants to be sure the
+address is the real ledger (and not a look-alike deployed by whoever made the
+bundle) passes ``expected_contract`` (``credit-ledger verify --contract``),
+taken from a source it trusts, such as the operator's published address book.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from eth_utils import to_checksum_address
+
+from ledger.chain import Chain, TransactionReverted
+from ledger.leaf import DecisionLeaf, LeafError
+from ledger.merkle import MerkleError, process_proof
+
+__all__ = [
+    "BUNDLE_VERSION",
+    "BundleError",
+    "Check",
+    "ParsedBundle",
+    "VerificationReport",
+    "build_bundle",
+    "bundle_from_store",
+    "parse_bundle",
+    "verify_bundle",
+]
+
+BUNDLE_VERSION = 1
+#: No tree of up to 2**64 leaves needs a longer proof.
+MAX_PROOF_LENGTH = 64
+
+_HEX32 = re.compile(r"0x[0-9a-fA-F]{64}\Z")
+_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}\Z")
+_TOP_KEYS = frozenset({"version", "leaf", "leafHash", "proof", "root", "chain"})
+_CHAIN_KEYS = frozenset({"chainId", "contract", "round", "anchorTx", "block"})
+
+
+class BundleError(ValueError):
+    """A bundle is malformed, or cannot be built (e.g. its round is not anchored yet)."""
+
+
+@dataclass(frozen=True)
+class Check:
+    """One verification step: its name, whether it passed, and what was compared."""
+
+    name: str
+    ok: bool
+    detail: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "ok": self.ok, "detail": self.detail}
+
+
+@dataclass
+class VerificationReport:
+    """All checks of one bundle; :attr:`ok` only if every one passed (and there is at least one)."""
+
+    checks: list[Check] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.checks) and all(c.ok for c in self.checks)
+
+    def failed(self) -> list[str]:
+        return [c.name for c in self.checks if not c.ok]
+
+    def add(self, name: str, ok: bool, detail: str) -> None:
+        self.checks.append(Check(name, bool(ok), detail))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "checks": [c.to_dict() for c in self.checks]}
+
+
+@dataclass(frozen=True)
+class ParsedBundle:
+    """A well-formed bundle's values, typed."""
+
+    leaf: DecisionLeaf
+    leaf_hash: bytes
+    proof: list[bytes]
+    root: bytes
+    chain_id: int
+    contract: str  # checksummed
+    round: int
+    anchor_tx: bytes
+    block: int
+
+
+# -- building -------------------------------------------------------------------
+
+
+def _hex(b: bytes) -> str:
+    return "0x" + b.hex()
+
+
+def build_bundle(
+    leaf: DecisionLeaf,
+    proof: Sequence[bytes],
+    root: bytes,
+    *,
+    chain_id: int,
+    contract: str,
+    anchor_tx: bytes,
+    block: int,
+) -> dict[str, Any]:
+    """The bundle JSON (a dict) for ``leaf`` proved by ``proof`` under the anchored ``root``."""
+    return {
+        "version": BUNDLE_VERSION,
+        "leaf": leaf.to_dict(),
+        "leafHash": _hex(leaf.leaf_hash()),
+        "proof": [_hex(p) for p in proof],
+        "root": _hex(root),
+        "chain": {
+            "chainId": int(chain_id),
+            "contract": to_checksum_address(contract),
+            "round": leaf.round,
+            "anchorTx": _hex(anchor_tx),
+            "block": int(block),
+        },
+    }
+
+
+def bundle_from_store(store: Any, round_id: int, merchant_key: bytes, *, chain_id: int, contract: str) -> dict[str, Any]:
+    """The bundle of one merchant's decision in one round, from the off-chain store.
+
+    ``store`` is a :class:`ledger.store.Store`. Raises ``ledger.store.NotFound``
+    when the merchant has no decision in the round and :class:`BundleError`
+    while the round is not anchored yet (no transaction to point at).
+    """
+    from ledger.store import NotFound  # local: keep this module importable without SQLAlchemy
+
+    decision = store.decision(round_id, merchant_key)
+    rnd = store.get_round(round_id)
+    try:
+        anchor = store.get_anchor(round_id)
+    except NotFound:
+        anchor = None
+    if anchor is None or anchor.block_number is None or rnd.root is None:
+        raise BundleError(f"round {round_id} is not anchored yet")
+    return build_bundle(
+        decision.to_leaf(),
+        store.proof(round_id, merchant_key),
+        rnd.root,
+        chain_id=chain_id,
+        contract=contract,
+        anchor_tx=anchor.tx_hash,
+        block=anchor.block_number,
+    )
+
+
+# -- parsing --------------------------------------------------------------------
+
+
+def _hex32(value: Any, where: str) -> bytes:
+    if not isinstance(value, str) or not _HEX32.match(value):
+        raise BundleError(f"{where}: expected '0x' and 64 hex digits, got {value!r:.80}")
+    return bytes.fromhex(value[2:])
+
+
+def _uint(value: Any, where: str, bits: int = 64) -> int:
+    if type(value) is not int or not 0 <= value < 1 << bits:
+        raise BundleError(f"{where}: expected an integer 0..2**{bits}-1, got {value!r:.80}")
+    return value
+
+
+def parse_bundle(bundle: Any) -> ParsedBundle:
+    """Check a bundle's shape and types; :class:`BundleError` names the first bad field."""
+    if not isinstance(bundle, Mapping):
+        raise BundleError(f"bundle: expected a JSON object, got {type(bundle).__name__}")
+    keys = set(bundle)
+    if keys != _TOP_KEYS:
+        missing, extra = sorted(_TOP_KEYS - keys), sorted(map(str, keys - _TOP_KEYS))
+        raise BundleError(f"bundle: missing {missing}, unexpected {extra}")
+    if bundle["version"] != BUNDLE_VERSION or type(bundle["version"]) is not int:
+        raise BundleError(f"version: expected {BUNDLE_VERSION}, got {bundle['version']!r:.40}")
+    try:
+        leaf = DecisionLeaf.from_dict(bundle["leaf"])
+    except LeafError as exc:
+        raise BundleError(f"leaf.{exc}") from None
+    proof_raw = bundle["proof"]
+    if not isinstance(proof_raw, list) or len(proof_raw) > MAX_PROOF_LENGTH:
+        raise BundleError(f"proof: expected a list of at most {MAX_PROOF_LENGTH} hashes")
+    proof = [_hex32(p, f"proof[{i}]") for i, p in enumerate(proof_raw)]
+    chain = bundle["chain"]
+    if not isinstance(chain, Mapping) or set(chain) != _CHAIN_KEYS:
+        raise BundleError(f"chain: expected an object with {sorted(_CHAIN_KEYS)}")
+    contract = chain["contract"]
+    if not isinstance(contract, str) or not _ADDRESS.match(contract):
+        raise BundleError(f"chain.contract: expected a 0x address, got {contract!r:.80}")
+    try:
+        contract = to_checksum_address(contract)
+    except ValueError:
+        raise BundleError(f"chain.contract: not an address: {contract!r:.80}") from None
+    return ParsedBundle(
+        leaf=leaf,
+        leaf_hash=_hex32(bundle["leafHash"], "leafHash"),
+        proof=proof,
+        root=_hex32(bundle["root"], "root"),
+        chain_id=_uint(chain["chainId"], "chain.chainId"),
+        contract=contract,
+        round=_uint(chain["round"], "chain.round"),
+        anchor_tx=_hex32(chain["anchorTx"], "chain.anchorTx"),
+        block=_uint(chain["block"], "chain.block"),
+    )
+
+
+# -- verifying --------------------------------------------------------------------
+
+
+def verify_bundle(bundle: Any, chain: Chain, *, expected_contract: str | None = None) -> VerificationReport:
+    """Check ``bundle`` against ``chain`` only; every step is a named :class:`Check`.
+
+    Never raises for a bad bundle: a malformed one yields a failing ``format``
+    check naming the field. Node failures (connection errors) do propagate.
+    """
+    report = VerificationReport()
+    try:
+        b = parse_bundle(bundle)
+    except BundleError as exc:
+        report.add("format", False, str(exc))
+        return report
+    report.add("format", True, f"version {BUNDLE_VERSION} bundle, {len(b.proof)}-step proof")
+
+    # -- offline: the bundle must agree with itself ------------------------------
+    computed = b.leaf.leaf_hash()
+    report.add(
+        "leaf_hash",
+        computed == b.leaf_hash,
+        f"recomputed {_hex(computed)} from the leaf values; bundle says {_hex(b.leaf_hash)}",
+    )
+    try:
+        folded = process_proof(computed, b.proof)
+    except MerkleError as exc:  # unreachable after parse_bundle, kept for safety
+        report.add("proof", False, str(exc))
+        folded = b""
+    report.add("proof", folded == b.root, f"proof folds to {_hex(folded)}; bundle root {_hex(b.root)}")
+    report.add("round", b.round == b.leaf.round, f"chain.round {b.round}, leaf.round {b.leaf.round}")
+
+    # -- the chain ------------------------------------------------------------------
+    node_chain = chain.chain_id
+    report.add("chain_id", node_chain == b.chain_id, f"node is chain {node_chain}; bundle says {b.chain_id}")
+    if expected_contract is not None:
+        pinned = to_checksum_address(expected_contract)
+        report.add("contract_pinned", pinned == b.contract, f"trusted CreditLedger {pinned}; bundle names {b.contract}")
+    code = chain.w3.eth.get_code(b.contract)
+    has_code = len(code) > 0
+    report.add("contract_code", has_code, f"{len(code)} bytes of code at {b.contract}")
+    on_chain = ("anchored_root", "block", "versions", "on_chain_verify", "anchor_tx")
+    if node_chain != b.chain_id or not has_code:
+        for name in on_chain:
+            report.add(name, False, "skipped: the bundle's chain or contract is not this node's")
+        return report
+
+    ledger = chain.contract("CreditLedger", b.contract, check_code=False)
+    batch = _call(chain, ledger.functions.batch(b.leaf.round))
+    if isinstance(batch, str):
+        report.add("anchored_root", False, f"batch({b.leaf.round}): {batch}")
+        report.add("block", False, "skipped: no anchored batch")
+        report.add("versions", False, "skipped: no anchored batch")
+    else:
+        root, _count, model_version, policy_version, _content, _at, block_number = batch
+        root = bytes(root)
+        report.add("anchored_root", root == b.root, f"CreditLedger.batch({b.leaf.round}).root is {_hex(root)}; bundle root {_hex(b.root)}")
+        report.add("block", int(block_number) == b.block, f"anchored in block {block_number}; bundle says {b.block}")
+        report.add(
+            "versions",
+            (b.leaf.model_version, b.leaf.policy_version) == (int(model_version), int(policy_version)),
+            f"batch model v{model_version} policy v{policy_version}; leaf model v{b.leaf.model_version} "
+            f"policy v{b.leaf.policy_version}",
+        )
+    verified = _call(chain, ledger.functions.verifyDecision(b.leaf.to_abi_tuple(), b.proof))
+    report.add(
+        "on_chain_verify",
+        verified is True,
+        f"CreditLedger.verifyDecision: {verified}" if not isinstance(verified, str) else f"verifyDecision: {verified}",
+    )
+    report.add("anchor_tx", *_check_anchor_tx(chain, ledger, b))
+    return report
+
+
+def _call(chain: Chain, fn: Any) -> Any:
+    """The call's result, or a string describing its revert."""
+    try:
+        return chain.call(fn)
+    except TransactionReverted as exc:
+        return f"reverted {exc.error or 'without reason'}{exc.args_ if exc.args_ else ''}"
+
+
+def _check_anchor_tx(chain: Chain, ledger: Any, b: ParsedBundle) -> tuple[bool, str]:
+    """Is ``anchorTx`` a mined call to the contract that emitted BatchAnchored(round, root) in ``block``?"""
+    from web3.exceptions import TransactionNotFound
+
+    try:
+        receipt = chain.w3.eth.get_transaction_receipt(b.anchor_tx)
+    except TransactionNotFound:
+        return False, f"no mined transaction {_hex(b.anchor_tx)}"
+    if receipt["status"] != 1:
+        return False, f"transaction {_hex(b.anchor_tx)} reverted"
+    if receipt["blockNumber"] != b.block:
+        return False, f"transaction mined in block {receipt['blockNumber']}; bundle says {b.block}"
+    events = ledger.events.BatchAnchored().process_receipt(receipt, errors=_discard())
+    for event in events:
+        if event["address"] != b.contract:
+            continue
+        if int(event["args"]["round"]) == b.leaf.round and bytes(event["args"]["root"]) == b.root:
+            return True, f"BatchAnchored(round {b.leaf.round}, root {_hex(b.root)}) in tx {_hex(b.anchor_tx)}, block {b.block}"
+    return False, f"transaction {_hex(b.anchor_tx)} did not anchor round {b.leaf.round} with root {_hex(b.root)}"
+
+
+def _discard() -> Any:
+    from web3.logs import DISCARD
+
+    return DISCARD
+

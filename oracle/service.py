@@ -1,0 +1,390 @@
+"""The oracle: score a round, store it, anchor its root; restartable at any point.
+
+A round moves through the store's states ``pending -> built -> anchoring ->
+anchored -> confirmed``; every step first looks at what the store and the chain
+already have, so killing the process anywhere and running the round again ends with
+exactly one root on-chain, equal to the stored one, and every decision stored once:
+
+* **build** (score, leaves, tree, batch file, store) is one database transaction;
+  a crash before it commits leaves the round ``pending`` and the rerun builds it
+  again from the same inputs, which gives the same root.
+* **anchor**: the transaction's hash and nonce are recorded *before* it is sent. On
+  a rerun the oracle first asks the chain whether the round is anchored (and with
+  which root), then whether the recorded transaction was mined, and only then sends
+  again, reusing the recorded nonce so two anchoring transactions can never both be
+  mined.
+* **confirm**: waits for the configured number of confirmations.
+
+For tests and drills, ``CREDIT_LEDGER_CRASH_AT`` (``after_tree``, ``after_send``,
+``after_receipt``) makes the process SIGKILL itself at that point.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import time
+from dataclasses import dataclass
+from typing import Callable, TypeVar
+
+from eth_account.signers.local import LocalAccount
+
+from ledger.accounts import FIRST_DEV_MERCHANT_INDEX, RoleAccounts, dev_account
+from ledger.chain import Chain, ChainError
+from ledger.config import Settings
+from ledger.deployment import AddressBook, LedgerContracts, load
+from ledger.identity import Pseudonymizer, feature_commitment
+from ledger.leaf import ZERO_HASH, DecisionLeaf
+from ledger.roles import Role
+from ledger.store import DecisionRow, MerchantRow, NotFound, Store
+from oracle import batch as batchfile
+from oracle.documents import DocumentStore
+from oracle.publish import SEGMENTS
+from oracle.sources import DecisionSource
+
+log_ = logging.getLogger("credit_ledger.oracle")
+
+CRASH_ENV = "CREDIT_LEDGER_CRASH_AT"
+CONFIRMATIONS_ENV = "CREDIT_LEDGER_CONFIRMATIONS"
+T = TypeVar("T")
+
+
+class OracleError(RuntimeError):
+    """The oracle refuses to go on; the message says why and what to do."""
+
+
+class ModelMismatch(OracleError):
+    """The local model artifact or policy is not the active on-chain version."""
+
+
+class RootConflict(OracleError):
+    """The chain holds a different root for this round than the store."""
+
+
+def crash_point(name: str) -> None:
+    """SIGKILL this process if the crash drill asks for ``name`` (no cleanup runs)."""
+    if os.environ.get(CRASH_ENV) == name:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def with_retries(what: str, fn: Callable[[], T], attempts: int = 8, first_delay: float = 0.5, log: Callable[[str], None] = print) -> T:
+    """Run ``fn``, retrying connection failures with exponential backoff (node restarts)."""
+    delay = first_delay
+    for attempt in range(1, attempts + 1):
+        try:
+            return fn()
+        except (ConnectionError, OSError, TimeoutError) as exc:
+            if attempt == attempts:
+                raise OracleError(f"{what}: node unreachable after {attempts} attempts ({exc})") from exc
+            log(f"{what}: node unreachable ({type(exc).__name__}); retry {attempt}/{attempts - 1} in {delay:.1f}s")
+            time.sleep(delay)
+            delay = min(delay * 2, 10.0)
+    raise AssertionError("unreachable")
+
+
+@dataclass(frozen=True)
+class RoundResult:
+    round_id: int
+    segment: str
+    decisions: int
+    root: bytes
+    batch_hash: bytes
+    tx_hash: bytes
+    block_number: int
+    gas_used: int | None
+    built_now: bool
+    anchored_now: bool
+
+
+class Oracle:
+    """Binds settings, chain, contracts, store and documents for running rounds."""
+
+    def __init__(self, settings: Settings, log: Callable[[str], None] = print, accounts: RoleAccounts | None = None) -> None:
+        self.settings = settings
+        self.log = log
+        confirmations = int(os.environ.get(CONFIRMATIONS_ENV, "0"))
+        self.chain = Chain.connect(settings.rpc_url, expected_chain_id=settings.chain_id, confirmations=confirmations)
+        self.accounts = accounts or (
+            RoleAccounts.from_keys_file(settings.keys_file) if settings.keys_file else RoleAccounts.development()
+        )
+        self.contracts: LedgerContracts = load(self.chain, AddressBook(settings.address_book_path))
+        self.store = Store.open(settings.database_url)
+        self.documents = DocumentStore(settings.documents_dir)
+        self.pseudonyms = Pseudonymizer.load_or_create(settings.home / "platform-secret.key")
+
+    def close(self) -> None:
+        self.store.close()
+
+    # -- versions ------------------------------------------------------------
+    def active_versions(self, source: DecisionSource) -> tuple[int, int]:
+        """The active on-chain model and policy of the source's segment, checked against it."""
+        segment = SEGMENTS[source.segment]
+        models, policies = self.contracts.models.functions, self.contracts.policies.functions
+        model_version = int(models.activeModel(segment).call())
+        policy_version = int(policies.activePolicy(segment).call())
+        if model_version == 0 or policy_version == 0:
+            raise ModelMismatch(
+                f"no active {'model' if model_version == 0 else 'policy'} for segment {source.segment} on-chain: "
+                "publish one with `credit-ledger model publish` / `credit-ledger policy propose`"
+            )
+        local_model = self.documents.put(source.model_document())
+        onchain_model = bytes(models.model(model_version).call()[2])
+        if onchain_model != local_model:
+            raise ModelMismatch(
+                f"the local {source.segment} model artifact sha256:{local_model.hex()} is not the active on-chain "
+                f"version v{model_version} (sha256:{onchain_model.hex()}); refusing to score with it"
+            )
+        local_policy = self.documents.put(source.policy_document())
+        onchain_policy = bytes(policies.policy(policy_version).call()[2])
+        if onchain_policy != local_policy:
+            raise ModelMismatch(
+                f"the local {source.segment} policy sha256:{local_policy.hex()} is not the active on-chain "
+                f"policy v{policy_version} (sha256:{onchain_policy.hex()})"
+            )
+        return model_version, policy_version
+
+    def next_round_id(self) -> int:
+        """One past the highest round in the store or on-chain."""
+        latest = self.store.latest_round()
+        stored = latest.round_id if latest else 0
+        count = int(self.contracts.ledger.functions.roundCount().call())
+        onchain = int(self.contracts.ledger.functions.roundAt(count - 1).call()) if count else 0
+        return max(stored, onchain) + 1
+
+    # -- build ---------------------------------------------------------------
+    def build_round(self, source: DecisionSource, round_id: int, kind: str = "weekly") -> tuple[bool, batchfile.Batch | None]:
+        """Score and store the round unless it is already built; returns (built_now, batch)."""
+        try:
+            existing = self.store.get_round(round_id)
+        except NotFound:
+            existing = None
+        if existing is not None and existing.status != "pending":
+            self.log(f"round {round_id}: already built (root 0x{existing.root.hex() if existing.root else ''}); resuming")
+            return False, None
+        model_version, policy_version = self.active_versions(source)
+        if existing is not None and (existing.model_version, existing.policy_version) != (model_version, policy_version):
+            raise OracleError(
+                f"round {round_id} was started with model v{existing.model_version} / policy v{existing.policy_version}, "
+                f"but v{model_version} / v{policy_version} are active now: start a new round"
+            )
+        self.store.create_round(round_id, source.segment, kind, model_version, policy_version)
+        started = time.perf_counter()
+        scored = source.decisions(round_id)
+        if not scored.decisions:
+            raise OracleError(f"round {round_id}: the source produced no decisions")
+        self.log(f"round {round_id}: scored {len(scored.decisions):,} {source.segment}s in {time.perf_counter() - started:.1f}s (data as of {scored.as_of})")
+
+        pseudonyms = self.pseudonyms
+        merchant_rows = []
+        keys = []
+        for d in scored.decisions:
+            key = pseudonyms.merchant_key(d.merchant_id)
+            keys.append(key)
+            merchant_rows.append(MerchantRow(merchant_id=d.merchant_id, merchant_key=key, segment=source.segment, industry=d.industry, region=d.region))
+        self.store.upsert_merchants(merchant_rows)
+        previous = self.store.latest_leaf_hashes(round_id)
+        leaves = []
+        salts = []
+        for d, key in zip(scored.decisions, keys):
+            salt = pseudonyms.feature_salt(d.merchant_id, round_id)
+            salts.append(salt)
+            leaves.append(
+                DecisionLeaf(
+                    merchant_key=key,
+                    round=round_id,
+                    score=d.score,
+                    limit_cny=d.limit_cny,
+                    product_mask=d.product_mask,
+                    reason_codes=d.reason_codes,
+                    model_version=model_version,
+                    policy_version=policy_version,
+                    feature_commitment=feature_commitment(salt, d.feature_bytes),
+                    prev_leaf_hash=previous.get(key, ZERO_HASH),
+                )
+            )
+        batch = batchfile.build_batch(leaves, source.segment, self.chain.chain_id, as_of=scored.as_of)
+        data = batchfile.to_bytes(batch)
+        batch_hash = self.documents.put(data)
+        leaf_hashes = batch.tree.nodes  # root first; leaf i sits at tree_index(i)
+        rows = [
+            DecisionRow(
+                round_id=round_id,
+                leaf_index=i,
+                tree_index=batch.tree.tree_index(i),
+                merchant_key=leaf.merchant_key,
+                merchant_id=d.merchant_id,
+                score=leaf.score,
+                limit_cny=leaf.limit_cny,
+                product_mask=leaf.product_mask,
+                reason_codes=leaf.reason_codes,
+                model_version=model_version,
+                policy_version=policy_version,
+                feature_commitment=leaf.feature_commitment,
+                prev_leaf_hash=leaf.prev_leaf_hash,
+                leaf_hash=leaf_hashes[batch.tree.tree_index(i)],
+                feature_salt=salt,
+                feature_bytes=d.feature_bytes,
+                status=d.status,
+            )
+            for i, (leaf, d, salt) in enumerate(zip(leaves, scored.decisions, salts))
+        ]
+        crash_point("after_tree")
+        self.store.save_built_round(
+            round_id, rows, b"".join(batch.tree.nodes), batch.root, batch_hash, str(self.documents.path_for(batch_hash))
+        )
+        self.log(
+            f"round {round_id}: built {len(rows):,} decisions, root 0x{batch.root.hex()}, batch file sha256:{batch_hash.hex()}"
+        )
+        return True, batch
+
+    # -- anchor --------------------------------------------------------------
+    def _find_anchor_tx(self, round_id: int) -> dict | None:
+        """The BatchAnchored log of ``round_id`` on-chain, if any."""
+        logs = self.contracts.ledger.events.BatchAnchored.get_logs(
+            from_block=self.contracts.deployment.deployment_block, argument_filters={"round": round_id}
+        )
+        return logs[0] if logs else None
+
+    def _record_mined(self, round_id: int, tx_hash: bytes) -> None:
+        receipt = self.chain.w3.eth.get_transaction_receipt(tx_hash)
+        self.store.record_anchor_mined(
+            round_id, receipt["blockNumber"], bytes(receipt["blockHash"]), receipt["gasUsed"], tx_hash=tx_hash
+        )
+
+    def anchor_round(self, round_id: int, _depth: int = 0) -> bool:
+        """Anchor a built round exactly once; returns True if this call sent the transaction."""
+        if _depth > 3:
+            raise OracleError(f"round {round_id}: could not settle the anchoring transaction; see the log above")
+        stored = self.store.get_round(round_id)
+        if stored.status == "pending" or stored.root is None or stored.batch_hash is None:
+            raise OracleError(f"round {round_id} is not built yet")
+        ledger = self.contracts.ledger.functions
+        oracle: LocalAccount = self.accounts[Role.ORACLE]
+
+        # 1. Does the chain already have this round?
+        if with_retries("isAnchored", lambda: ledger.isAnchored(round_id).call(), log=self.log):
+            onchain_root = bytes(ledger.batch(round_id).call()[0])
+            if onchain_root != stored.root:
+                raise RootConflict(
+                    f"round {round_id} is anchored on-chain with root 0x{onchain_root.hex()} but the store built "
+                    f"0x{stored.root.hex()}: investigate before doing anything else"
+                )
+            if stored.status in ("anchoring", "built"):
+                found = self._find_anchor_tx(round_id)
+                if found is None:
+                    raise OracleError(f"round {round_id} is anchored but its BatchAnchored event was not found")
+                self._record_mined(round_id, bytes(found["transactionHash"]))
+                self.log(f"round {round_id}: found on-chain in tx 0x{bytes(found['transactionHash']).hex()}; recorded")
+            return False
+
+        # 2. Was a transaction sent before a crash?
+        nonce: int | None = None
+        try:
+            anchor = self.store.get_anchor(round_id)
+        except NotFound:
+            anchor = None
+        if anchor is not None and anchor.status == "sent":
+            if self._pending(anchor.tx_hash):
+                self.log(f"round {round_id}: earlier tx 0x{anchor.tx_hash.hex()} is still pending; waiting for it")
+                with_retries("wait for receipt", lambda: self.chain.wait(anchor.tx_hash), log=self.log)
+                return self.anchor_round(round_id, _depth + 1)
+            mined_nonce = self.chain.w3.eth.get_transaction_count(oracle.address, "latest")
+            if anchor.nonce is not None and mined_nonce <= anchor.nonce:
+                nonce = anchor.nonce  # reuse: a second tx can then never also be mined
+                self.log(f"round {round_id}: earlier tx 0x{anchor.tx_hash.hex()} never reached the chain; re-sending with nonce {nonce}")
+            else:
+                self.log(f"round {round_id}: earlier tx 0x{anchor.tx_hash.hex()} was dropped; sending anew")
+
+        # 3. Send (record first, so a crash right after sending is recoverable).
+        call = ledger.anchorBatch(
+            round_id, stored.root, stored.decision_count, stored.model_version, stored.policy_version, stored.batch_hash
+        )
+        tx_fields = self.chain.build(call, oracle, nonce=nonce)
+        signed = oracle.sign_transaction(tx_fields)
+        tx_hash = bytes(signed.hash)
+        self.store.record_anchor_sent(round_id, tx_hash, oracle.address, int(tx_fields["nonce"]))
+        try:
+            with_retries("send anchor", lambda: self.chain.w3.eth.send_raw_transaction(signed.raw_transaction), log=self.log)
+        except ValueError as exc:  # "nonce too low" / "already known": settled on the next pass
+            self.log(f"round {round_id}: node refused the transaction ({exc}); re-checking the chain")
+            time.sleep(0.5)
+            return self.anchor_round(round_id, _depth + 1)
+        self.log(f"round {round_id}: anchoring tx 0x{tx_hash.hex()} sent (nonce {tx_fields['nonce']})")
+        crash_point("after_send")
+        receipt = with_retries("wait for receipt", lambda: self.chain.wait(tx_hash), log=self.log)
+        if receipt["status"] != 1:
+            raise OracleError(f"anchoring tx 0x{tx_hash.hex()} reverted (isAnchored={ledger.isAnchored(round_id).call()})")
+        crash_point("after_receipt")
+        self.store.record_anchor_mined(round_id, receipt["blockNumber"], bytes(receipt["blockHash"]), receipt["gasUsed"], tx_hash=tx_hash)
+        self.log(f"round {round_id}: anchored in block {receipt['blockNumber']} (gas {receipt['gasUsed']:,})")
+        return True
+
+    def _pending(self, tx_hash: bytes) -> bool:
+        """True if the node knows the transaction (mined or waiting in its pool)."""
+        try:
+            return self.chain.w3.eth.get_transaction(tx_hash) is not None
+        except Exception:  # web3 raises TransactionNotFound for unknown hashes
+            return False
+
+    def confirm_round(self, round_id: int) -> None:
+        anchor = self.store.get_anchor(round_id)
+        if anchor.status == "confirmed" or anchor.block_number is None:
+            return
+        wanted = self.chain.confirmations
+        while True:
+            head = with_retries("block number", lambda: self.chain.w3.eth.block_number, log=self.log)
+            have = head - anchor.block_number
+            if have >= wanted:
+                break
+            time.sleep(0.5)
+        self.store.record_anchor_confirmed(round_id, max(have, 0))
+
+    # -- the whole round ---------------------------------------------------
+    def run_round(self, source: DecisionSource, round_id: int | None = None, kind: str = "weekly") -> RoundResult:
+        round_id = round_id if round_id is not None else self.resume_or_next(source.segment)
+        built_now, _ = self.build_round(source, round_id, kind)
+        anchored_now = self.anchor_round(round_id)
+        self.confirm_round(round_id)
+        stored = self.store.get_round(round_id)
+        anchor = self.store.get_anchor(round_id)
+        assert stored.root is not None and stored.batch_hash is not None
+        return RoundResult(
+            round_id=round_id,
+            segment=stored.segment,
+            decisions=stored.decision_count,
+            root=stored.root,
+            batch_hash=stored.batch_hash,
+            tx_hash=anchor.tx_hash,
+            block_number=int(anchor.block_number or 0),
+            gas_used=anchor.gas_used,
+            built_now=built_now,
+            anchored_now=anchored_now,
+        )
+
+    def resume_or_next(self, segment: str) -> int:
+        """An unfinished round of ``segment`` if there is one, else a new round id."""
+        unfinished = self.store.rounds(segment=segment, status=("pending", "built", "anchoring"))
+        if unfinished:
+            return unfinished[0].round_id
+        return self.next_round_id()
+
+    # -- identities ----------------------------------------------------------
+    def bind_demo_merchants(self, merchant_ids: list[str]) -> list[tuple[str, bytes, str]]:
+        """Register the given merchants on-chain, bound to development accounts 10, 11, ..."""
+        bound = []
+        identities = self.contracts.identities.functions
+        for offset, merchant_id in enumerate(merchant_ids):
+            account = dev_account(FIRST_DEV_MERCHANT_INDEX + offset)
+            key = self.pseudonyms.merchant_key(merchant_id)
+            if identities.merchant(key).call()[2] == 0:
+                kind = 1 if merchant_id.startswith("F") else 0
+                self.chain.send(identities.register(key, account.address, kind), self.accounts[Role.REGISTRAR])
+            try:
+                row = self.store.merchant_by_id(merchant_id)
+                self.store.upsert_merchants([MerchantRow(merchant_id=merchant_id, merchant_key=key, segment=row.segment, industry=row.industry, region=row.region, account=account.address)])
+            except NotFound:
+                pass
+            bound.append((merchant_id, key, account.address))
+        return bound
