@@ -56,7 +56,6 @@ def create_app(settings: Settings | None = None, config: ApiConfig | None = None
         description=DESCRIPTION,
         docs_url="/docs",
         redoc_url=None,
-        max_body_size=config.max_body_bytes,
     )
     app.state.services = services
     install_error_handlers(app)

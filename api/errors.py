@@ -16,7 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ledger.chain import ChainError, ContractMissing, NodeUnreachable, WrongChain
 from ledger.deployment import NotDeployed
@@ -184,11 +184,12 @@ def _is_connection_error(exc: BaseException) -> bool:
 
 
 class BodySizeLimit:
-    """ASGI middleware refusing a declared ``Content-Length`` over ``max_bytes`` with a JSON 413.
+    """ASGI middleware refusing request bodies over ``max_bytes`` with a JSON 413.
 
-    It answers before the body is read. Bodies without a length (chunked) are
-    limited by FastAPI's own ``max_body_size`` (set to the same value by
-    :func:`api.app.create_app`), whose 413 the HTTP handler above makes JSON.
+    A declared ``Content-Length`` over the limit is refused before anything is
+    read; otherwise the body is read here (it is small by construction), counted
+    chunk by chunk so a chunked upload cannot get round the limit, and replayed
+    to the app.
     """
 
     def __init__(self, app: ASGIApp, max_bytes: int = DEFAULT_MAX_BODY_BYTES) -> None:
@@ -196,15 +197,41 @@ class BodySizeLimit:
         self.max_bytes = max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            for name, value in scope.get("headers", ()):
-                if name == b"content-length":
-                    try:
-                        too_big = int(value) > self.max_bytes
-                    except ValueError:
-                        too_big = False
-                    if too_big:
-                        response = _json(413, "payload_too_large", f"request body exceeds {self.max_bytes} bytes")
-                        await response(scope, receive, send)
-                        return
-        await self.app(scope, receive, send)
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", ()):
+            if name == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    declared = 0
+                if declared > self.max_bytes:
+                    await self._reject(scope, receive, send)
+                    return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body = message.get("body", b"")
+            size += len(body)
+            if size > self.max_bytes:
+                await self._reject(scope, receive, send)
+                return
+            chunks.append(body)
+            if not message.get("more_body", False):
+                break
+        buffered: list[Message] = [{"type": "http.request", "body": b"".join(chunks), "more_body": False}]
+
+        async def replay() -> Message:
+            if buffered:
+                return buffered.pop()
+            return await receive()  # after the body: wait for the disconnect
+
+        await self.app(scope, replay, send)
+
+    async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = _json(413, "payload_too_large", f"request body exceeds {self.max_bytes} bytes")
+        await response(scope, receive, send)

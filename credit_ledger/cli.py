@@ -149,7 +149,17 @@ def demo(
 
 
 def _mount_optional() -> None:
-    """Sub-commands of packages that may not be importable in a minimal install."""
+    """Sub-commands of the other packages, mounted here so `--help` lists them all."""
+    from credit_ledger.oracle_cmd import model_app, oracle_app, policy_app
+
+    app.add_typer(oracle_app, name="oracle")
+    app.add_typer(model_app, name="model")
+    app.add_typer(policy_app, name="policy")
+    from credit_ledger.audit_cmd import audit_app
+    from credit_ledger.events_cmd import events_app
+
+    app.add_typer(audit_app, name="audit")
+    app.add_typer(events_app, name="events")
     try:
         from scoring.cli import app as score_app
     except ImportError as exc:  # pragma: no cover - only without the scoring deps

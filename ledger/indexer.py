@@ -267,13 +267,14 @@ def retrying(
     what: str,
     retries: int = DEFAULT_RETRIES,
     backoff: float = DEFAULT_BACKOFF_SECONDS,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], None] | None = None,
 ) -> T:
     """``fn()``, retried with exponential backoff on any node/transport error.
 
     Broad on purpose: requests, aiohttp and web3 each raise their own connection
     and timeout types, and a restarting node answers with several of them.
     """
+    pause = sleep or time.sleep  # looked up per call, so tests can patch time.sleep
     delay = backoff
     for attempt in range(1, retries + 2):
         try:
@@ -287,7 +288,7 @@ def retrying(
                     f"({type(exc).__name__}: {exc}); is it running? (`credit-ledger node start`)"
                 ) from exc
             log.warning("%s failed (%s: %s); retry %d/%d in %.1fs", what, type(exc).__name__, exc, attempt, retries, delay)
-            sleep(delay)
+            pause(delay)
             delay = min(delay * 2, 30.0)
     raise AssertionError("unreachable")  # pragma: no cover
 
@@ -456,11 +457,14 @@ class Indexer:
             with conn.begin():
                 inserted = 0
                 if rows:
-                    stmt = _insert(conn, chain_events).on_conflict_do_nothing(
-                        index_elements=["chain_id", "tx_hash", "log_index"]
+                    # RETURNING counts what was really inserted: executemany's rowcount is
+                    # not reliable across drivers (psycopg 3 reports 0 with insertmanyvalues).
+                    stmt = (
+                        _insert(conn, chain_events)
+                        .on_conflict_do_nothing(index_elements=["chain_id", "tx_hash", "log_index"])
+                        .returning(chain_events.c.id)
                     )
-                    result = conn.execute(stmt, rows)
-                    inserted = max(result.rowcount, 0) if result.rowcount is not None else len(rows)
+                    inserted = len(conn.execute(stmt, rows).all())
                 values = {
                     "deployment_block": deployment_block,
                     "last_block": last_block,

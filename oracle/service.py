@@ -47,6 +47,7 @@ from oracle.sources import DecisionSource
 log_ = logging.getLogger("credit_ledger.oracle")
 
 CRASH_ENV = "CREDIT_LEDGER_CRASH_AT"
+PAUSE_ENV = "CREDIT_LEDGER_PAUSE_AT"  # "point:seconds", for drills that restart the node mid-round
 CONFIRMATIONS_ENV = "CREDIT_LEDGER_CONFIRMATIONS"
 T = TypeVar("T")
 
@@ -67,6 +68,10 @@ def crash_point(name: str) -> None:
     """SIGKILL this process if the crash drill asks for ``name`` (no cleanup runs)."""
     if os.environ.get(CRASH_ENV) == name:
         os.kill(os.getpid(), signal.SIGKILL)
+    point, _, seconds = os.environ.get(PAUSE_ENV, "").partition(":")
+    if point == name:
+        print(f"drill: pausing {seconds}s at {name}", flush=True)
+        time.sleep(float(seconds or 0))
 
 
 def with_retries(what: str, fn: Callable[[], T], attempts: int = 8, first_delay: float = 0.5, log: Callable[[str], None] = print) -> T:

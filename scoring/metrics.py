@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import roc_auc_score
 
 
 def auc(y: np.ndarray, risk: np.ndarray) -> float:
     """ROC AUC of a risk measure (higher = riskier) against binary outcomes."""
+    from sklearn.metrics import roc_auc_score  # slow to import; only training and reports need it
+
     return float(roc_auc_score(np.asarray(y), np.asarray(risk, dtype=np.float64)))
 
 

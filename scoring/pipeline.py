@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.ensemble import HistGradientBoostingClassifier
 
 from scoring import metrics
 from scoring.errors import TrainingError
@@ -111,6 +110,8 @@ def train_segment(
     }
     if challenger:
         t2 = time.perf_counter()
+        from sklearn.ensemble import HistGradientBoostingClassifier
+
         gbm = HistGradientBoostingClassifier(max_iter=300, learning_rate=0.05, early_stopping=True, random_state=seed)
         gbm.fit(train_df[features], train_df[TARGET])
         risk = gbm.predict_proba(hold_df[features])[:, 1]

@@ -40,14 +40,16 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from optbinning import BinningProcess
-from sklearn.linear_model import LogisticRegression
+from typing import TYPE_CHECKING
 
 from scoring import metrics
 from scoring.canonical import FIXED_MISSING, canonical_json_bytes, from_fixed, sha256, to_fixed
 from scoring.errors import ArtifactError, TrainingError
 from scoring.features import PeerAverages
 from scoring.reasons import reason_code_for
+
+if TYPE_CHECKING:  # optbinning and scikit-learn take seconds to import; only training needs them
+    from optbinning import BinningProcess
 
 ARTIFACT_FORMAT = "credit-ledger-scorecard/1"
 SCORE_MIN, SCORE_MAX = 300, 900
@@ -252,6 +254,8 @@ def _check_frame(frame: pd.DataFrame, target: str, features: list[str]) -> np.nd
 
 
 def _fit_binning(x: pd.DataFrame, y: np.ndarray, features: list[str], min_bin_size: float, max_n_bins: int) -> BinningProcess:
+    from optbinning import BinningProcess
+
     params = {f: {"monotonic_trend": "auto_asc_desc"} for f in features}
     bp = BinningProcess(
         features, max_n_bins=max_n_bins, min_bin_size=min_bin_size, binning_fit_params=params, n_jobs=1
@@ -319,6 +323,8 @@ def train_with_report(
     # Drop features whose coefficient has the wrong sign (higher WoE must mean
     # lower risk): collinear features otherwise get counter-intuitive points.
     for _ in range(len(features)):
+        from sklearn.linear_model import LogisticRegression
+
         lr = LogisticRegression(C=regularisation_c, max_iter=2000)
         lr.fit(woe[:, active], y)
         wrong = [active[i] for i, c in enumerate(lr.coef_[0]) if c >= 0]

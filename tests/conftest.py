@@ -69,7 +69,7 @@ class LedgerEnv:
         return self.bound[i][0]
 
 
-def make_ledger_env(home: Path, rpc_url: str, merchants: int = 200, rounds: int = 2) -> LedgerEnv:
+def make_ledger_env(home: Path, rpc_url: str, merchants: int = 200, rounds: int = 2, database_url: str | None = None) -> LedgerEnv:
     """Deploy, publish the scoring model and policy, anchor ``rounds`` weekly rounds, bind 5 merchants."""
     from credit_ledger.demo import publish_source
     from ledger.config import Settings
@@ -84,7 +84,7 @@ def make_ledger_env(home: Path, rpc_url: str, merchants: int = 200, rounds: int 
         chain_id=31337,
         node_port=0,
         keys_file=None,
-        database_url=f"sqlite:///{home / 'ledger.db'}",
+        database_url=database_url or f"sqlite:///{home / 'ledger.db'}",
         policy_delay_seconds=60,
         embedded_node=False,
     )
@@ -96,8 +96,9 @@ def make_ledger_env(home: Path, rpc_url: str, merchants: int = 200, rounds: int 
     oracle = Oracle(settings, log=lambda _m: None, accounts=accounts)
     results = [oracle.run_round(source) for _ in range(rounds)]
     env = LedgerEnv(settings, contracts, oracle, source, results)
-    ids = [r.merchant_id for r in oracle.store.decisions_in_round(results[-1].round_id)][:5]
-    env.bound = oracle.bind_demo_merchants(ids)
+    if results:
+        ids = [r.merchant_id for r in oracle.store.decisions_in_round(results[-1].round_id)][:5]
+        env.bound = oracle.bind_demo_merchants(ids)
     return env
 
 

@@ -9,7 +9,10 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
+from ledger import indexer
 from ledger.store import Store, metadata, normalise_url
+
+HEAD = "0002_chain_events"
 
 TABLES = {
     "merchants",
@@ -19,6 +22,8 @@ TABLES = {
     "anchors",
     "disputes",
     "pending_applications",
+    "chain_events",
+    "chain_cursors",
 }
 
 
@@ -26,22 +31,22 @@ def test_migrate_from_empty(store_url: sa.URL) -> None:
     with Store.open(store_url, migrate=False) as store:
         assert store.current_revision() is None
         assert not TABLES & set(sa.inspect(store.engine).get_table_names())
-        assert store.migrate() == Store.head_revision() == "0001_initial"
+        assert store.migrate() == Store.head_revision() == HEAD
         assert TABLES <= set(sa.inspect(store.engine).get_table_names())
         # the migrated schema is exactly what the store's metadata describes
         with store.engine.connect() as conn:
-            diff = compare_metadata(MigrationContext.configure(conn), metadata)
+            diff = compare_metadata(MigrationContext.configure(conn), [metadata, indexer.metadata])
         assert diff == []
 
 
 def test_migrate_is_idempotent_and_keeps_data(store_url: sa.URL) -> None:
     with Store.open(store_url) as store:
         store.create_round(1, "merchant", "weekly", 1, 1)
-        assert store.migrate() == "0001_initial"
-        assert store.migrate() == "0001_initial"
+        assert store.migrate() == HEAD
+        assert store.migrate() == HEAD
     with Store.open(store_url) as again:  # open() migrates again
         assert again.get_round(1).status == "pending"
-        assert again.current_revision() == "0001_initial"
+        assert again.current_revision() == HEAD
 
 
 def test_schema_constraints_and_indexes(store: Store) -> None:

@@ -1,0 +1,160 @@
+"""``credit-ledger oracle|model|policy``: run rounds and publish what decides them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ledger.config import ConfigError, Settings
+
+console = Console(soft_wrap=True)
+oracle_app = typer.Typer(help="Score rounds, anchor them, and inspect their state.", no_args_is_help=True)
+model_app = typer.Typer(help="Publish model versions to ModelRegistry.", no_args_is_help=True)
+policy_app = typer.Typer(help="Propose policy parameter sets to PolicyRegistry (applied after the timelock delay).", no_args_is_help=True)
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except ConfigError as exc:
+        console.print(f"[red]configuration error:[/red] {exc}")
+        raise typer.Exit(2) from None
+
+
+def _fail(message: str) -> None:
+    console.print(f"[red]error:[/red] {message}")
+    raise typer.Exit(1)
+
+
+@oracle_app.command("run-round")
+def run_round(
+    round_id: int = typer.Option(None, "--round", help="Round number (default: resume an unfinished round, else the next one)."),
+    merchants: int = typer.Option(1000, min=1, help="Merchants on the (synthetic) platform."),
+    segment: str = typer.Option("merchant", help="merchant or farmer"),
+) -> None:
+    """Score every active merchant, build the tree and batch file, store, anchor. Safe to rerun after a crash."""
+    from ledger.chain import ChainError
+    from ledger.store import StoreError
+    from oracle.scoring_source import ScoringSource
+    from oracle.service import Oracle, OracleError
+
+    settings = _settings()
+    try:
+        oracle = Oracle(settings, log=console.print)
+        try:
+            source = ScoringSource.prepare(settings.home, merchants, segment=segment, log=console.print)
+            result = oracle.run_round(source, round_id=round_id)
+        finally:
+            oracle.close()
+    except (ChainError, OracleError, StoreError) as exc:
+        _fail(str(exc))
+    table = Table(show_header=False, title=f"round {result.round_id} ({result.segment})")
+    table.add_row("decisions", f"{result.decisions:,}")
+    table.add_row("root", "0x" + result.root.hex())
+    table.add_row("batch file", f"sha256:{result.batch_hash.hex()}")
+    table.add_row("anchor tx", "0x" + result.tx_hash.hex())
+    table.add_row("block", str(result.block_number))
+    table.add_row("this run", ("built" if result.built_now else "resumed") + ", " + ("anchored" if result.anchored_now else "found anchored"))
+    console.print(table)
+
+
+@oracle_app.command("status")
+def status(limit: int = typer.Option(20, min=1, help="How many recent rounds.")) -> None:
+    """Rounds in the store with their state, next to what the chain holds."""
+    from ledger.store import NotFound, Store
+
+    settings = _settings()
+    store = Store.open(settings.database_url)
+    try:
+        table = Table(title="rounds")
+        for column in ("round", "segment", "kind", "status", "decisions", "root", "anchor tx", "block"):
+            table.add_column(column)
+        for r in store.rounds(limit=limit, descending=True):
+            try:
+                a = store.get_anchor(r.round_id)
+                tx, block = "0x" + a.tx_hash.hex()[:12] + "…", str(a.block_number or "-")
+            except NotFound:
+                tx, block = "-", "-"
+            table.add_row(str(r.round_id), r.segment, r.kind, r.status, f"{r.decision_count:,}", ("0x" + r.root.hex()[:12] + "…") if r.root else "-", tx, block)
+        console.print(table)
+    finally:
+        store.close()
+
+
+@model_app.command("publish")
+def model_publish(
+    artifact: Path = typer.Argument(..., exists=True, dir_okay=False, help="Model artifact JSON (from `credit-ledger score train`)."),
+    activate: bool = typer.Option(True, help="Make it the segment's active version."),
+) -> None:
+    """Register the artifact's SHA-256 in ModelRegistry and keep the document for auditors."""
+    from credit_ledger.demo import connect, role_accounts
+    from ledger.chain import ChainError
+    from ledger.deployment import AddressBook, load
+    from ledger.roles import Role
+    from oracle.documents import DocumentStore, uri_for
+    from oracle.publish import publish_model
+    from scoring import ArtifactError, load_artifact
+
+    settings = _settings()
+    try:
+        model = load_artifact(artifact)
+    except ArtifactError as exc:
+        _fail(f"{artifact}: {exc}")
+    try:
+        chain = connect(settings, console.print)
+        contracts = load(chain, AddressBook(settings.address_book_path))
+        digest = DocumentStore(settings.documents_dir).put(model.to_json_bytes())
+        version = publish_model(
+            contracts, role_accounts(settings)[Role.MODEL_ADMIN], model.segment, digest, model.feature_schema_hash(),
+            uri_for(digest), activate=activate, log=console.print,
+        )
+    except ChainError as exc:
+        _fail(str(exc))
+    console.print(f"model v{version} ({model.segment}) sha256:{digest.hex()}" + (" is active" if activate else ""))
+
+
+@policy_app.command("propose")
+def policy_propose(
+    policy_file: Path = typer.Argument(..., exists=True, dir_okay=False, help="Policy parameter set JSON."),
+    reason: str = typer.Option(..., help="Why the parameters change (recorded on-chain)."),
+    execute: bool = typer.Option(False, help="Also apply it if the delay has passed (anyone may)."),
+) -> None:
+    """Propose a policy version and schedule its activation behind the timelock delay."""
+    import time as _time
+
+    from credit_ledger.demo import connect, role_accounts
+    from ledger.chain import ChainError
+    from ledger.deployment import AddressBook, load
+    from ledger.roles import Role
+    from oracle.documents import DocumentStore, uri_for
+    from oracle.publish import execute_policy, propose_policy
+    from scoring import PolicyError, load_policy
+
+    settings = _settings()
+    try:
+        policy = load_policy(policy_file)
+    except PolicyError as exc:
+        _fail(f"{policy_file}: {exc}")
+    try:
+        chain = connect(settings, console.print)
+        contracts = load(chain, AddressBook(settings.address_book_path))
+        accounts = role_accounts(settings)
+        digest = DocumentStore(settings.documents_dir).put(policy.to_json_bytes())
+        activation = propose_policy(contracts, accounts[Role.POLICY_ADMIN], policy.segment, digest, uri_for(digest), reason, log=console.print)
+        if activation.executed:
+            console.print(f"policy v{activation.version} is already active")
+            return
+        now = chain.w3.eth.get_block("latest")["timestamp"]
+        if execute and activation.ready_at <= now:
+            execute_policy(contracts, accounts[Role.POLICY_ADMIN], activation.version)
+            console.print(f"policy v{activation.version} is active")
+        else:
+            console.print(
+                f"policy v{activation.version} takes effect at {_time.strftime('%Y-%m-%d %H:%M:%S UTC', _time.gmtime(activation.ready_at))} "
+                "(chain time); run again with --execute after that"
+            )
+    except ChainError as exc:
+        _fail(str(exc))
