@@ -188,7 +188,7 @@ class PreparedSource:
     def policy_reason(self) -> str:
         return self.inner.policy_reason()
 
-    def decisions(self, round_id: int) -> ScoredRound:
+    def decisions(self, round_id: int, week: int = 0) -> ScoredRound:
         assert self.scored is not None
         return self.scored
 

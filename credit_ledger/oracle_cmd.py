@@ -61,6 +61,39 @@ def run_round(
     console.print(table)
 
 
+@oracle_app.command("serve")
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
+    port: int = typer.Option(8700, help="Port to listen on."),
+    batch_size: int = typer.Option(50, min=1, help="Anchor when this many decisions are queued (N)."),
+    max_wait: float = typer.Option(60.0, min=0.1, help="...or when the oldest has waited this many seconds (T)."),
+    merchants: int = typer.Option(1000, min=1, help="Merchants on the (synthetic) platform."),
+    segment: str = typer.Option("merchant", help="merchant or farmer"),
+) -> None:
+    """On-demand decisions: POST /applications {"merchant_id"} is scored at once, anchored in the next small batch."""
+    import threading
+
+    import uvicorn
+
+    from oracle.ondemand import OnDemandDesk, create_app
+    from oracle.scoring_source import ScoringSource
+    from oracle.service import Oracle
+
+    settings = _settings()
+    oracle = Oracle(settings, log=console.print)
+    desk = OnDemandDesk(oracle, ScoringSource.prepare(settings.home, merchants, segment=segment, log=console.print), batch_size, max_wait, log=console.print)
+    stop = threading.Event()
+    flusher = threading.Thread(target=desk.run_forever, args=(stop,), daemon=True)
+    flusher.start()
+    console.print(f"on-demand desk on http://{host}:{port}: anchoring every {batch_size} decisions or {max_wait:g}s")
+    try:
+        uvicorn.run(create_app(desk), host=host, port=port, log_level="warning")
+    finally:
+        stop.set()
+        flusher.join(timeout=30)
+        oracle.close()
+
+
 @oracle_app.command("status")
 def status(limit: int = typer.Option(20, min=1, help="How many recent rounds.")) -> None:
     """Rounds in the store with their state, next to what the chain holds."""

@@ -42,6 +42,7 @@ class ScoringSource:
         self.segment = artifact.segment
         self.merchants = merchants
         self.seed = seed
+        self._cached_week: tuple | None = None
 
     @staticmethod
     def model_path(home: Path, segment: str) -> Path:
@@ -91,14 +92,28 @@ class ScoringSource:
     def policy_reason(self) -> str:
         return f"parameter set {self.policy.version}"
 
-    def platform_data(self, round_id: int):  # type: ignore[no-untyped-def]
-        """The platform's export for weekly round ``round_id`` (round 1 = week 0)."""
-        generate = generate_merchants if self.segment == "merchant" else generate_farmers
-        return generate(self.merchants, seed=self.seed, round_offset=max(round_id - 1, 0))
+    def platform_data(self, week: int):  # type: ignore[no-untyped-def]
+        """The platform's export for week ``week`` (cached: on-demand decisions reuse it)."""
+        if self._cached_week is None or self._cached_week[0] != week:
+            generate = generate_merchants if self.segment == "merchant" else generate_farmers
+            data = generate(self.merchants, seed=self.seed, round_offset=week)
+            features = build_features(data, validate(data))
+            self._cached_week = (week, data, features)
+        return self._cached_week[1], self._cached_week[2]
 
-    def decisions(self, round_id: int) -> ScoredRound:
-        data = self.platform_data(round_id)
-        features = build_features(data, validate(data))
+    def decide_one(self, merchant_id: str, week: int) -> tuple[str, ScoredDecision]:
+        """Score one merchant at once (an on-demand application); returns (as_of, decision)."""
+        data, features = self.platform_data(week)
+        if merchant_id not in features.index:
+            raise KeyError(f"no platform records for merchant {merchant_id!r} in week {week}")
+        scored = self._score(data, features.loc[[merchant_id]])
+        return scored.as_of, scored.decisions[0]
+
+    def decisions(self, round_id: int, week: int = 0) -> ScoredRound:
+        data, features = self.platform_data(week)
+        return self._score(data, features)
+
+    def _score(self, data, features) -> ScoredRound:  # type: ignore[no-untyped-def]
         batch = score_columns(self.artifact, self.policy, features, data.as_of)
         entities = data.entities.set_index(data.entities["merchant_id"].astype(str))
         industry = entities["industry"] if "industry" in entities else entities.get("main_crop")

@@ -176,7 +176,8 @@ class Oracle:
             )
         self.store.create_round(round_id, source.segment, kind, model_version, policy_version)
         started = time.perf_counter()
-        scored = source.decisions(round_id)
+        week = len([r for r in self.store.rounds(segment=source.segment, kind="weekly") if r.round_id < round_id])
+        scored = source.decisions(round_id, week)
         if not scored.decisions:
             raise OracleError(f"round {round_id}: the source produced no decisions")
         self.log(f"round {round_id}: scored {len(scored.decisions):,} {source.segment}s in {time.perf_counter() - started:.1f}s (data as of {scored.as_of})")
@@ -348,7 +349,7 @@ class Oracle:
 
     # -- the whole round ---------------------------------------------------
     def run_round(self, source: DecisionSource, round_id: int | None = None, kind: str = "weekly") -> RoundResult:
-        round_id = round_id if round_id is not None else self.resume_or_next(source.segment)
+        round_id = round_id if round_id is not None else self.resume_or_next(source.segment, kind)
         built_now, _ = self.build_round(source, round_id, kind)
         anchored_now = self.anchor_round(round_id)
         self.confirm_round(round_id)
@@ -368,9 +369,9 @@ class Oracle:
             anchored_now=anchored_now,
         )
 
-    def resume_or_next(self, segment: str) -> int:
-        """An unfinished round of ``segment`` if there is one, else a new round id."""
-        unfinished = self.store.rounds(segment=segment, status=("pending", "built", "anchoring"))
+    def resume_or_next(self, segment: str, kind: str = "weekly") -> int:
+        """An unfinished round of ``segment`` and ``kind`` if there is one, else a new round id."""
+        unfinished = self.store.rounds(segment=segment, kind=kind, status=("pending", "built", "anchoring"))
         if unfinished:
             return unfinished[0].round_id
         return self.next_round_id()

@@ -50,7 +50,9 @@ class DecisionSource(Protocol):
 
     def policy_reason(self) -> str: ...
 
-    def decisions(self, round_id: int) -> ScoredRound: ...
+    def decisions(self, round_id: int, week: int) -> ScoredRound:
+        """The decisions of round ``round_id``; ``week`` counts this segment's weekly rounds from 0."""
+        ...
 
 
 class GeneratedSource:
@@ -74,10 +76,10 @@ class GeneratedSource:
     def policy_reason(self) -> str:
         return "initial parameter set"
 
-    def decisions(self, round_id: int) -> ScoredRound:
+    def decisions(self, round_id: int, week: int = 0) -> ScoredRound:
         out = []
         for i in range(self.merchants):
-            rng = random.Random(f"{self.seed}/{i}/{round_id}")
+            rng = random.Random(f"{self.seed}/{i}/{week}")
             score = rng.randint(300, 900)
             limit = 0 if score < 450 else min(300_000, max(5_000, (score - 450) * 650))
             reasons = tuple(sorted(rng.sample(range(1, 15), 4)))
