@@ -432,7 +432,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, w, c in rows:
         ctext = f"{c:8.3f}" if c is not None else f"{'-':>8}"
         print(f"{name:<{width}} {w:8.3f} {ctext} {w / ours:7.2f}")
-    if not run_m:
+    if not run_m and not args.no_murky:
         print(f"  (murky-tree skipped above {MURKY_MAX_DEFAULT:,} leaves: ~40 s at 1M; --murky runs it)")
     if not args.js:
         print("  (npm @openzeppelin/merkle-tree skipped: ~221 s at 1M; --js runs it)")

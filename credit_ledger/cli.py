@@ -15,7 +15,8 @@ from rich.table import Table
 
 from ledger.config import ConfigError, Settings
 
-console = Console(soft_wrap=True)
+# Wide enough for hashes in tables when piped (rich assumes 80 columns without a terminal).
+console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160)
 app = typer.Typer(
     help=(
         "A verifiable credit ledger for small merchants and farmers.\n\n"
@@ -132,11 +133,11 @@ def demo(
     except (ChainError, OracleError) as exc:
         _fail(str(exc))
     table = Table(title=f"demo: chain {result.chain_id}, deployment {'reused' if result.reused_deployment else 'new'}")
-    for column in ("round", "decisions", "merkle root", "batch file (sha256)", "anchor tx", "block", "gas"):
+    for column in ("round", "kind", "decisions", "merkle root", "batch file (sha256)", "anchor tx", "block", "gas"):
         table.add_column(column)
     for r in result.rounds:
         table.add_row(
-            str(r.round_id), f"{r.decisions:,}", "0x" + r.root.hex()[:12] + "…", r.batch_hash.hex()[:12] + "…",
+            str(r.round_id), r.kind.replace("_", "-"), f"{r.decisions:,}", "0x" + r.root.hex()[:12] + "…", r.batch_hash.hex()[:12] + "…",
             "0x" + r.tx_hash.hex()[:12] + "…", str(r.block_number), f"{r.gas_used:,}" if r.gas_used else "-",
         )
     console.print(table)

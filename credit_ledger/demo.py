@@ -19,6 +19,8 @@ from ledger.node import LocalNode
 from ledger.roles import Role
 from oracle.documents import DocumentStore, uri_for
 from oracle.publish import execute_policy, propose_policy, publish_model
+from oracle.ondemand import OnDemandDesk
+from oracle.scoring_source import ScoringSource
 from oracle.service import Oracle, RoundResult
 from oracle.sources import DecisionSource, default_source
 
@@ -88,7 +90,16 @@ def run_demo(settings: Settings, merchants: int = 1000, rounds: int = 2, log: Ca
     oracle = Oracle(settings, log=log, accounts=accounts)
     try:
         results = [oracle.run_round(source) for _ in range(rounds)]
-        last = results[-1]
+        if isinstance(source, ScoringSource):
+            # Three new applications, decided at once and anchored as one small on-demand batch.
+            desk = OnDemandDesk(oracle, source, batch_size=3, max_wait=60, log=log)
+            offset = 3 * len(oracle.store.rounds(kind="on_demand"))
+            for i in range(3):
+                desk.apply(f"M{(merchants - 1 - offset - i) % merchants:08d}")
+            flushed = desk.flush(force=True)
+            if flushed is not None:
+                results.append(flushed)
+        last = next(r for r in reversed(results) if r.kind == "weekly")
         sample_ids = [r.merchant_id for r in oracle.store.decisions_in_round(last.round_id)][:DEMO_MERCHANTS_BOUND]
         bound = oracle.bind_demo_merchants(sample_ids)
         for merchant_id, key, account in bound:

@@ -93,6 +93,7 @@ def with_retries(what: str, fn: Callable[[], T], attempts: int = 8, first_delay:
 class RoundResult:
     round_id: int
     segment: str
+    kind: str
     decisions: int
     root: bytes
     batch_hash: bytes
@@ -359,6 +360,7 @@ class Oracle:
         return RoundResult(
             round_id=round_id,
             segment=stored.segment,
+            kind=stored.kind,
             decisions=stored.decision_count,
             root=stored.root,
             batch_hash=stored.batch_hash,
