@@ -61,7 +61,7 @@ from ledger.chain import Chain  # noqa: E402
 from ledger.config import Settings  # noqa: E402
 from ledger.deployment import AddressBook, LedgerContracts, deploy  # noqa: E402
 from ledger.leaf import leaf_hashes  # noqa: E402
-from ledger.merkle import MerkleTree, _GcPaused  # noqa: E402
+from ledger.merkle import MerkleTree, GcPaused  # noqa: E402
 from ledger.node import LocalNode  # noqa: E402
 from oracle.sources import DecisionSource, ScoredDecision, ScoredRound  # noqa: E402
 
@@ -293,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
             w_score, c_score, scored_batch = timed_once(
                 lambda: score_columns(scoring.artifact, scoring.policy, features, as_of)
             )
-            gc_pause = _GcPaused() if args.no_gc else contextlib.nullcontext()
+            gc_pause = GcPaused() if args.no_gc else contextlib.nullcontext()
             with gc_pause:
                 w_conv, c_conv, decisions = timed_once(lambda: to_scored_decisions(scored_batch, features))
             del scored_batch
@@ -306,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
             marks = Marks()
             round_id = oracle.next_round_id()
             gc.collect()
-            with instrumented(oracle, marks), (_GcPaused() if args.no_gc else contextlib.nullcontext()):
+            with instrumented(oracle, marks), (GcPaused() if args.no_gc else contextlib.nullcontext()):
                 marks.mark("build:start")
                 built_now, batch = oracle.build_round(source, round_id)
                 marks.mark("build:end")

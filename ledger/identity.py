@@ -34,6 +34,8 @@ class Pseudonymizer:
         if len(secret) != SECRET_BYTES:
             raise IdentityError(f"platform secret must be {SECRET_BYTES} bytes, got {len(secret)}")
         self._secret = secret
+        # Keyed once: copying a keyed HMAC is cheaper than re-keying per merchant.
+        self._salt_mac = hmac.new(secret, SALT_DOMAIN, hashlib.sha256)
 
     @classmethod
     def load_or_create(cls, path: Path) -> "Pseudonymizer":
@@ -50,8 +52,9 @@ class Pseudonymizer:
         return keccak256(KEY_DOMAIN + self._secret + merchant_id.encode("utf-8"))
 
     def feature_salt(self, merchant_id: str, round_id: int) -> bytes:
-        message = SALT_DOMAIN + merchant_id.encode("utf-8") + b"|" + str(round_id).encode()
-        return hmac.new(self._secret, message, hashlib.sha256).digest()
+        mac = self._salt_mac.copy()
+        mac.update(merchant_id.encode("utf-8") + b"|" + str(round_id).encode())
+        return mac.digest()
 
 
 def feature_commitment(salt: bytes, feature_bytes: bytes) -> bytes:

@@ -125,7 +125,7 @@ def _arrange_numpy(hashes: list[bytes]) -> tuple[list[bytes], list[int]] | None:
 _CHUNK = struct.Struct("32s" * 1024)
 
 
-class _GcPaused:
+class GcPaused:
     """Pause the cyclic GC: building millions of tuples otherwise triggers
     repeated full collections that traverse all of them (about +50% time)."""
 
@@ -241,7 +241,7 @@ class MerkleTree:
         by_position: list[tuple[bytes, ...]] = [()] if n == 1 else []
         parent_proofs: list[tuple[bytes, ...]] = [()]
         deepest = size.bit_length() - 1
-        with _GcPaused():
+        with GcPaused():
             for level in range(1, deepest + 1):
                 start = (1 << level) - 1
                 stop = min((1 << (level + 1)) - 1, size)

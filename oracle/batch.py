@@ -103,7 +103,7 @@ def build_batch(leaves: Sequence[DecisionLeaf], segment: str, chain_id: int, as_
 def to_bytes(batch: Batch) -> bytes:
     document = merkle.dump(batch.tree, batch.leaves)
     document["metadata"] = batch.metadata.to_json()
-    return json.dumps(document, separators=(",", ":")).encode()
+    return json.dumps(document, separators=(",", ":"), check_circular=False).encode()
 
 
 def content_hash(data: bytes) -> bytes:

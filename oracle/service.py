@@ -37,6 +37,7 @@ from ledger.config import Settings
 from ledger.deployment import AddressBook, LedgerContracts, load
 from ledger.identity import Pseudonymizer, feature_commitment
 from ledger.leaf import ZERO_HASH, DecisionLeaf
+from ledger.merkle import GcPaused
 from ledger.roles import Role
 from ledger.store import DecisionRow, MerchantRow, NotFound, Store
 from oracle import batch as batchfile
@@ -162,6 +163,12 @@ class Oracle:
     # -- build ---------------------------------------------------------------
     def build_round(self, source: DecisionSource, round_id: int, kind: str = "weekly") -> tuple[bool, batchfile.Batch | None]:
         """Score and store the round unless it is already built; returns (built_now, batch)."""
+        # A round holds millions of small objects; the cyclic GC would rescan them over
+        # and over (measured: -27% CPU for a 100k round with it paused).
+        with GcPaused():
+            return self._build_round(source, round_id, kind)
+
+    def _build_round(self, source: DecisionSource, round_id: int, kind: str) -> tuple[bool, batchfile.Batch | None]:
         try:
             existing = self.store.get_round(round_id)
         except NotFound:
@@ -214,12 +221,13 @@ class Oracle:
         batch = batchfile.build_batch(leaves, source.segment, self.chain.chain_id, as_of=scored.as_of)
         data = batchfile.to_bytes(batch)
         batch_hash = self.documents.put(data)
-        leaf_hashes = batch.tree.nodes  # root first; leaf i sits at tree_index(i)
+        nodes = batch.tree.nodes  # root first; leaf i sits at tree_indices[i]
+        tree_indices = batch.tree.tree_indices
         rows = [
             DecisionRow(
                 round_id=round_id,
                 leaf_index=i,
-                tree_index=batch.tree.tree_index(i),
+                tree_index=tree_indices[i],
                 merchant_key=leaf.merchant_key,
                 merchant_id=d.merchant_id,
                 score=leaf.score,
@@ -230,7 +238,7 @@ class Oracle:
                 policy_version=policy_version,
                 feature_commitment=leaf.feature_commitment,
                 prev_leaf_hash=leaf.prev_leaf_hash,
-                leaf_hash=leaf_hashes[batch.tree.tree_index(i)],
+                leaf_hash=nodes[tree_indices[i]],
                 feature_salt=salt,
                 feature_bytes=d.feature_bytes,
                 status=d.status,

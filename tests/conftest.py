@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 from typing import Iterator
 
@@ -11,12 +10,7 @@ import pytest
 from ledger.accounts import RoleAccounts
 from ledger.chain import Chain
 from ledger.node import LocalNode
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from ledger_support import LedgerEnv, free_port, make_ledger_env
 
 
 @pytest.fixture(scope="session")
@@ -42,64 +36,6 @@ def accounts() -> RoleAccounts:
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return Path(__file__).resolve().parent.parent
-
-
-class LedgerEnv:
-    """A deployed ledger with anchored weekly rounds, on its own anvil node and SQLite store."""
-
-    def __init__(self, settings, contracts, oracle, source, rounds) -> None:  # type: ignore[no-untyped-def]
-        self.settings = settings
-        self.contracts = contracts
-        self.oracle = oracle
-        self.store = oracle.store
-        self.source = source
-        self.rounds = rounds
-        self.bound: list[tuple[str, bytes, str]] = []
-
-    def merchant_account(self, i: int):  # type: ignore[no-untyped-def]
-        """The development account bound to the i-th demo merchant (i < 5)."""
-        from ledger.accounts import FIRST_DEV_MERCHANT_INDEX, dev_account
-
-        return dev_account(FIRST_DEV_MERCHANT_INDEX + i)
-
-    def merchant_key(self, i: int) -> bytes:
-        return self.bound[i][1]
-
-    def merchant_id(self, i: int) -> str:
-        return self.bound[i][0]
-
-
-def make_ledger_env(home: Path, rpc_url: str, merchants: int = 200, rounds: int = 2, database_url: str | None = None) -> LedgerEnv:
-    """Deploy, publish the scoring model and policy, anchor ``rounds`` weekly rounds, bind 5 merchants."""
-    from credit_ledger.demo import publish_source
-    from ledger.config import Settings
-    from ledger.deployment import AddressBook, deploy
-    from oracle.documents import DocumentStore
-    from oracle.scoring_source import ScoringSource
-    from oracle.service import Oracle
-
-    settings = Settings(
-        home=home,
-        rpc_url=rpc_url,
-        chain_id=31337,
-        node_port=0,
-        keys_file=None,
-        database_url=database_url or f"sqlite:///{home / 'ledger.db'}",
-        policy_delay_seconds=60,
-        embedded_node=False,
-    )
-    accounts = RoleAccounts.development()
-    chain = Chain.connect(rpc_url)
-    contracts, _ = deploy(chain, accounts, AddressBook(settings.address_book_path), settings.policy_delay_seconds)
-    source = ScoringSource.prepare(home, merchants)
-    publish_source(contracts, accounts, source, DocumentStore(settings.documents_dir), lambda _m: None)
-    oracle = Oracle(settings, log=lambda _m: None, accounts=accounts)
-    results = [oracle.run_round(source) for _ in range(rounds)]
-    env = LedgerEnv(settings, contracts, oracle, source, results)
-    if results:
-        ids = [r.merchant_id for r in oracle.store.decisions_in_round(results[-1].round_id)][:5]
-        env.bound = oracle.bind_demo_merchants(ids)
-    return env
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import free_port
+from ledger_support import free_port
 from ledger.chain import Chain
 from ledger.deployment import AddressBook, load
 from ledger.node import LocalNode

@@ -9,7 +9,7 @@ from typing import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from conftest import LedgerEnv, free_port, make_ledger_env
+from ledger_support import LedgerEnv, free_port, make_ledger_env
 from ledger.merkle import verify
 from ledger.node import LocalNode
 from oracle.ondemand import STATUS_ANCHORED, STATUS_PENDING, OnDemandDesk, create_app

@@ -18,7 +18,7 @@ from typing import Iterator
 import pytest
 import sqlalchemy as sa
 
-from conftest import LedgerEnv, free_port, make_ledger_env
+from ledger_support import LedgerEnv, free_port, make_ledger_env
 from ledger.node import LocalNode
 from ledger.roles import Role
 from ledger.store import Store, normalise_url
