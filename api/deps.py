@@ -74,11 +74,6 @@ class Services:
                     raise ServiceUnavailable(str(exc), code="chain_unavailable") from None
                 except ChainError as exc:
                     raise ServiceUnavailable(str(exc), code="wrong_chain") from None
-                # web3's validation middleware asks eth_chainId before and after
-                # every call (3 round trips per eth_call, ~4x the latency); the
-                # chain id cannot change under a connected node, so let the
-                # provider cache it (web3 caches only such static methods).
-                self._chain.w3.provider.cache_allowed_requests = True
             return self._chain
 
     def contracts(self) -> LedgerContracts:

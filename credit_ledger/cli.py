@@ -161,6 +161,10 @@ def _mount_optional() -> None:
 
     app.add_typer(audit_app, name="audit")
     app.add_typer(events_app, name="events")
+    from credit_ledger import api_cmd, verify_cmd
+
+    app.command("verify")(verify_cmd.verify)
+    app.add_typer(api_cmd.app, name="api")
     try:
         from scoring.cli import app as score_app
     except ImportError as exc:  # pragma: no cover - only without the scoring deps

@@ -112,7 +112,11 @@ class Chain:
     def connect(
         cls, url: str, expected_chain_id: int | None = None, timeout: float = 30.0, confirmations: int = 0
     ) -> "Chain":
-        w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": timeout}))
+        provider = Web3.HTTPProvider(url, request_kwargs={"timeout": timeout})
+        # web3 asks for eth_chainId around every call; caching the requests web3
+        # deems immutable turns three round trips per contract call into one.
+        provider.cache_allowed_requests = True
+        w3 = Web3(provider)
         try:
             chain_id = w3.eth.chain_id
         except Exception as exc:  # requests raises several connection error types

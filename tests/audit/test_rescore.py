@@ -17,7 +17,8 @@ def test_rescore_rows_matches_rescore_feature_bytes(ledger_env) -> None:  # type
     source = ledger_env.source
     r = ledger_env.rounds[0].round_id
     rows = list(ledger_env.store.decisions_in_round(r))
-    as_of = dt.date.fromisoformat(source.platform_data(r).as_of.isoformat())
+    data, _features = source.platform_data(0)  # the first weekly round scores week 0
+    as_of = dt.date.fromisoformat(data.as_of.isoformat())
     got = rescore_rows(source.artifact, source.policy, [d.feature_bytes for d in rows], as_of)
     assert got.schema_ok.all()
     scored = 0
