@@ -9,9 +9,16 @@ BIN    := $(VENV)/bin
 PY_STAMP  := $(VENV)/.installed
 NPM_STAMP := node_modules/.installed
 
-.PHONY: install demo test test-python test-brownie bench clean
+.PHONY: install browser demo test test-python test-brownie bench clean
 
 install: $(PY_STAMP) $(NPM_STAMP)
+
+# The dashboard's browser tests drive Debian's Chromium (Playwright cannot download
+# its own browser from the package registries).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian's chromium for the dashboard tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,11 +37,11 @@ demo: install
 	$(BIN)/credit-ledger demo
 
 ## make test: the whole test suite, then brownie's own compile + test on our contracts.
-test: install
+test: install browser
 	$(BIN)/python -m pytest -q
 	bash tools/brownie-check
 
-test-python: install
+test-python: install browser
 	$(BIN)/python -m pytest -q
 
 test-brownie: install

@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from api import auth
 from api.deps import ApiConfig, Services
 from api.errors import BodySizeLimit, install_error_handlers
-from api.routes import merchant, public
+from api.routes import growth, merchant, public
 from ledger.config import Settings
 
 log = logging.getLogger("credit_ledger.api")
@@ -64,6 +64,8 @@ def create_app(settings: Settings | None = None, config: ApiConfig | None = None
     app.include_router(auth.router)
     app.include_router(public.router)
     app.include_router(merchant.router)
+    app.include_router(importlib.import_module("api.dashboard").router)  # the merchant web page at /dashboard
+    app.include_router(growth.router)
     for name in OPTIONAL_ROUTERS:
         try:
             module = importlib.import_module(f"api.routes.{name}")

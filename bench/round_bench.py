@@ -63,7 +63,7 @@ from ledger.deployment import AddressBook, LedgerContracts, deploy  # noqa: E402
 from ledger.leaf import leaf_hashes  # noqa: E402
 from ledger.merkle import MerkleTree, GcPaused  # noqa: E402
 from ledger.node import LocalNode  # noqa: E402
-from oracle.sources import DecisionSource, ScoredDecision, ScoredRound  # noqa: E402
+from oracle.sources import DecisionColumns, DecisionSource, ScoredRound  # noqa: E402
 
 TARGET_ROUND_S = 60.0  # whole round incl. scoring, SQLite
 TARGET_TREE_PROOFS_1M_S = 4.0  # tree + all proofs at 1M leaves
@@ -209,18 +209,11 @@ def tiled_features(n: int, population: int, seed: int) -> tuple[Any, str, float]
     return big, data.as_of.isoformat(), time.perf_counter() - t0
 
 
-def to_scored_decisions(batch: Any, features: Any) -> list[ScoredDecision]:
-    """``ScoringSource.decisions``' conversion of a DecisionBatch, industry/region from the frame."""
-    ids = batch.merchant_id.tolist()
-    industries = features["industry"].astype(object).where(lambda x: x.notna(), None).tolist()
-    regions = features["region"].astype(object).where(lambda x: x.notna(), None).tolist()
-    return [
-        ScoredDecision(m, int(s), int(lim), int(pm), tuple(r), fb, str(st), ind, reg)  # type: ignore[arg-type]
-        for m, s, lim, pm, r, fb, st, ind, reg in zip(
-            ids, batch.score.tolist(), batch.limit_cny.tolist(), batch.product_mask.tolist(),
-            batch.reason_codes.tolist(), batch.feature_bytes, batch.status.tolist(), industries, regions,
-        )
-    ]
+def to_decision_columns(batch: Any, features: Any) -> DecisionColumns:
+    """``ScoringSource.decisions``' conversion of a DecisionBatch (``decision_columns``), industry/region from the frame."""
+    from oracle.scoring_source import _nullable, decision_columns
+
+    return decision_columns(batch, _nullable(features["industry"]), _nullable(features["region"]))
 
 
 # ---------------------------------------------------------------- the bench
@@ -229,6 +222,8 @@ def to_scored_decisions(batch: Any, features: Any) -> list[ScoredDecision]:
 def instrumented(oracle: Any, marks: Marks) -> contextlib.ExitStack:
     """Wrap the Oracle's bulk calls with marks for the duration of the context."""
     import oracle.batch as batchfile
+    import oracle.service as service
+    from ledger.leaf import LeafColumns
 
     stack = contextlib.ExitStack()
 
@@ -244,36 +239,92 @@ def instrumented(oracle: Any, marks: Marks) -> contextlib.ExitStack:
 
     patch(oracle, "active_versions", "active_versions")
     patch(oracle.store, "create_round", "create_round")
-    patch(oracle.store, "upsert_merchants", "upsert_merchants")
+    patch(oracle.pseudonyms, "merchant_keys", "merchant_keys")
+    patch(oracle.pseudonyms, "feature_salts", "feature_salts")
+    patch(oracle.store, "upsert_merchant_columns", "upsert_merchants")
     patch(oracle.store, "latest_leaf_hashes", "latest_leaf_hashes")
-    patch(oracle.store, "save_built_round", "save_built_round")
+    patch(oracle.store, "save_built_round_columns", "save_built_round")
     patch(oracle.documents, "put", "documents_put")
+    patch(service, "feature_commitments", "feature_commitments")
     patch(batchfile, "build_batch", "build_batch")
     patch(batchfile, "to_bytes", "to_bytes")
+    patch(LeafColumns, "hashes", "leaf_hashes")
     patch(MerkleTree, "build", "tree_build", static=True)
     return stack
+
+
+def run_round(oracle: Any, source: Any, marks: Marks, no_gc: bool) -> tuple[int, Any]:
+    round_id = oracle.next_round_id()
+    gc.collect()
+    with instrumented(oracle, marks), (GcPaused() if no_gc else contextlib.nullcontext()):
+        marks.mark("build:start")
+        built_now, batch = oracle.build_round(source, round_id)
+        marks.mark("build:end")
+    assert built_now and batch is not None
+    return round_id, batch
+
+
+def stage_table(m: Marks, w_score: float, c_score: float, w_conv: float, c_conv: float,
+                w_anchor: float, c_anchor: float, w_proofs: float, c_proofs: float) -> list[tuple[str, float, float, bool]]:
+    """(name, wall, cpu, counted in the round total) per stage, from one round's marks."""
+    stages: list[tuple[str, float, float, bool]] = []
+
+    def add(name: str, span: tuple[float, float], counted: bool = True) -> None:
+        stages.append((name, span[0], span[1], counted))
+
+    add("scoring: score_columns on N feature rows", (w_score, c_score))
+    add("scoring: columns -> DecisionColumns (tolist)", (w_conv, c_conv))
+    add("build: active_versions (chain calls, model/policy docs)", m.span("active_versions:start", "active_versions:end"))
+    add("build: store.create_round", m.span("create_round:start", "create_round:end"))
+    add("merchants: keys (keccak, Pseudonymizer.merchant_keys)", m.span("merchant_keys:start", "merchant_keys:end"))
+    add("store: upsert_merchant_columns (SQLite)", m.span("upsert_merchants:start", "upsert_merchants:end"))
+    add("store: latest_leaf_hashes (prev links)", m.span("latest_leaf_hashes:start", "latest_leaf_hashes:end"))
+    add("leaves: prev links + salts (feature_salts)", m.span("latest_leaf_hashes:end", "feature_salts:end"))
+    add("leaves: feature commitments (keccak)", m.span("feature_commitments:start", "feature_commitments:end"))
+    add("leaves: LeafColumns (column checks)", m.span("feature_commitments:end", "build_batch:start"))
+    add("leaves: encoding + leaf hashes (LeafColumns.hashes)", m.span("leaf_hashes:start", "leaf_hashes:end"))
+    add("tree: MerkleTree.build", m.span("tree_build:start", "tree_build:end"))
+    add("batch file: serialize (batch.to_bytes)", m.span("to_bytes:start", "to_bytes:end"))
+    add("batch file: sha256 + write (DocumentStore.put)", m.span("documents_put:start", "documents_put:end"))
+    add("build: node array + leaf-hash column", m.span("documents_put:end", "save_built_round:start"))
+    add("store: save_built_round_columns (SQLite, one tx)", m.span("save_built_round:start", "save_built_round:end"))
+    w_build, c_build = m.span("build:start", "build:end")
+    accounted_w = sum(s[1] for s in stages[2:])
+    accounted_c = sum(s[2] for s in stages[2:])
+    add("build: other (unaccounted gaps)", (w_build - accounted_w, c_build - accounted_c))
+    add("anchor: Oracle.anchor_round (1 anchorBatch tx)", (w_anchor, c_anchor))
+    stages.append(("proofs: MerkleTree.all_proofs (not in build_round)", w_proofs, c_proofs, False))
+    return stages
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=100_000, help="merchants in the round (100000)")
     parser.add_argument("--population", type=int, default=50_000, help="generated merchants tiled up to N (50000)")
+    parser.add_argument(
+        "--rounds", type=int, default=2,
+        help="weekly rounds of the same N merchants (2): the first into an empty store (every merchant new), "
+        "the next ones the weekly case (every merchant known, each leaf chained to its previous one)",
+    )
     parser.add_argument("--murky", action="store_true", help=f"run murky-tree also above {MURKY_MAX_DEFAULT:,} leaves")
     parser.add_argument("--no-murky", action="store_true", help="skip murky-tree")
     parser.add_argument("--js", action="store_true", help="add npm @openzeppelin/merkle-tree (~221 s at 1M)")
     parser.add_argument(
         "--no-gc", action="store_true",
-        help="pause Python's cyclic GC around the conversion and build_round (what-if for a proposed fix)",
+        help="pause Python's cyclic GC around the conversion as well (build_round pauses it itself)",
     )
     args = parser.parse_args(argv)
     n = args.n
     if n < 1:
         parser.error("--n must be at least 1")
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     say = functools.partial(print, flush=True)
 
     from oracle.scoring_source import PLATFORM_SEED, ScoringSource
     from oracle.service import Oracle
 
+    results: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="credit-ledger-model-") as model_home:
         t0 = time.perf_counter()
         scoring = ScoringSource.prepare(Path(model_home), n, log=say)
@@ -285,58 +336,65 @@ def main(argv: list[str] | None = None) -> int:
             features, as_of, gen_s = tiled_features(n, args.population, PLATFORM_SEED)
             pop = min(n, args.population)
             say(f"setup: feature frame {len(features):,} rows from {pop:,} generated merchants in {gen_s:.1f}s (not timed)")
-
-            # -- scoring, included variant
             from scoring import score_columns
 
-            gc.collect()
-            w_score, c_score, scored_batch = timed_once(
-                lambda: score_columns(scoring.artifact, scoring.policy, features, as_of)
-            )
-            gc_pause = GcPaused() if args.no_gc else contextlib.nullcontext()
-            with gc_pause:
-                w_conv, c_conv, decisions = timed_once(lambda: to_scored_decisions(scored_batch, features))
-            del scored_batch
-            source.scored = ScoredRound(as_of=as_of, decisions=decisions)
-            say(f"scored {n:,} rows in {w_score:.2f}s, {len(decisions):,} ScoredDecisions in {w_conv:.2f}s")
-
-            # -- the oracle's build, instrumented
             logs: list[str] = []
             oracle = Oracle(stack.settings, log=logs.append, accounts=stack.accounts)
-            marks = Marks()
-            round_id = oracle.next_round_id()
-            gc.collect()
-            with instrumented(oracle, marks), (GcPaused() if args.no_gc else contextlib.nullcontext()):
-                marks.mark("build:start")
-                built_now, batch = oracle.build_round(source, round_id)
-                marks.mark("build:end")
-            assert built_now and batch is not None
-            say(f"built round {round_id}: root 0x{batch.root.hex()}")
+            for r in range(args.rounds):
+                # -- scoring, included variant
+                source.scored = None
+                gc.collect()
+                w_score, c_score, scored_batch = timed_once(
+                    lambda: score_columns(scoring.artifact, scoring.policy, features, as_of)
+                )
+                with GcPaused() if args.no_gc else contextlib.nullcontext():
+                    w_conv, c_conv, columns = timed_once(lambda: to_decision_columns(scored_batch, features))
+                del scored_batch
+                source.scored = ScoredRound(as_of=as_of, columns=columns)
+                del columns
+                say(f"round {r + 1}: scored {n:,} rows in {w_score:.2f}s, DecisionColumns in {w_conv:.2f}s")
 
-            # -- all proofs (not part of build_round)
+                # -- the oracle's build, instrumented
+                marks = Marks()
+                round_id, batch = run_round(oracle, source, marks, args.no_gc)
+                say(f"round {r + 1}: built round {round_id}: root 0x{batch.root.hex()}")
+
+                # -- all proofs (not part of build_round)
+                tree = batch.tree
+                gc.collect()
+                w_proofs, c_proofs, proofs = timed_once(tree.all_proofs)
+                assert len(proofs) == n
+                sample = proofs[n // 2]
+                del proofs
+
+                # -- anchor
+                w_anchor, c_anchor, sent = timed_once(lambda: oracle.anchor_round(round_id))
+                assert sent
+                oracle.confirm_round(round_id)
+                anchor = oracle.store.get_anchor(round_id)
+                onchain_root = bytes(stack.contracts.ledger.functions.batch(round_id).call()[0])
+                assert onchain_root == batch.root
+                # one proof checked on-chain, for good measure
+                i = n // 2
+                ok = stack.contracts.ledger.functions.verifyDecision(batch.leaves[i].to_abi_tuple(), list(sample)).call()
+                assert ok, "on-chain verifyDecision rejected a proof"
+                if r:
+                    assert batch.leaves[i].prev_leaf_hash != bytes(32), "round 2 leaf not chained to round 1"
+                batch_file_mb = Path(oracle.store.get_round(round_id).batch_path or "").stat().st_size / 1e6
+                db_mb = sum(p.stat().st_size for p in stack.settings.home.glob("ledger.db*")) / 1e6
+                stages = stage_table(marks, w_score, c_score, w_conv, c_conv, w_anchor, c_anchor, w_proofs, c_proofs)
+                results.append(dict(
+                    round=r + 1, round_id=round_id, stages=stages, marks=marks, w_proofs=w_proofs, c_proofs=c_proofs,
+                    w_score=w_score, c_score=c_score, w_conv=w_conv, c_conv=c_conv, anchor=anchor,
+                    batch_file_mb=batch_file_mb, db_mb=db_mb,
+                ))
+                last_batch = batch
+                del batch, tree
+
+            # -- peers on the same leaves (the last round's)
+            batch = last_batch
             tree = batch.tree
-            gc.collect()
-            w_proofs, c_proofs, proofs = timed_once(tree.all_proofs)
-            assert len(proofs) == n
-            sample = proofs[n // 2]
-            del proofs
-
-            # -- anchor
-            w_anchor, c_anchor, sent = timed_once(lambda: oracle.anchor_round(round_id))
-            assert sent
-            oracle.confirm_round(round_id)
-            anchor = oracle.store.get_anchor(round_id)
-            onchain_root = bytes(stack.contracts.ledger.functions.batch(round_id).call()[0])
-            assert onchain_root == batch.root
-            # one proof checked on-chain, for good measure
-            i = n // 2
-            ok = stack.contracts.ledger.functions.verifyDecision(batch.leaves[i].to_abi_tuple(), list(sample)).call()
-            assert ok, "on-chain verifyDecision rejected a proof"
-            batch_file_mb = Path(oracle.store.get_round(round_id).batch_path or "").stat().st_size / 1e6
-            db_mb = sum(p.stat().st_size for p in stack.settings.home.glob("ledger.db*")) / 1e6
-
-            # -- peers on the same leaves
-            leaves = batch.leaves
+            leaves = list(batch.leaves)  # DecisionLeaf objects for the peers; untimed
             w_hoisted, c_hoisted, hashes = timed_once(lambda: leaf_hashes(leaves))
             assert hashes[0] == tree.leaf(0)
             del hashes
@@ -354,79 +412,61 @@ def main(argv: list[str] | None = None) -> int:
                 peers.append(("@openzeppelin/merkle-tree 1.0.8 .of, node (leaves -> root)", w_js, None))
             w64, c64 = keccak64_cost()
             peers.append((f"keccak lower bound (3N-1) x {c64 * 1e9:.0f} ns (leaves -> root)", (3 * n - 1) * w64, (3 * n - 1) * c64))
+            stage_logs = [line for line in logs if line.startswith("round=")]
             oracle.close()
 
-    # ---------------------------------------------------------------- table
-    m = marks
-    stages: list[tuple[str, float, float, bool]] = []  # name, wall, cpu, counted in round total
-
-    def add(name: str, span: tuple[float, float], counted: bool = True) -> None:
-        stages.append((name, span[0], span[1], counted))
-
-    add("scoring: score_columns on N feature rows", (w_score, c_score))
-    add("scoring: columns -> ScoredDecision objects", (w_conv, c_conv))
-    add("build: active_versions (chain calls, model/policy docs)", m.span("active_versions:start", "active_versions:end"))
-    add("build: store.create_round", m.span("create_round:start", "create_round:end"))
-    add("build: merchant keys (keccak) + MerchantRow objects", m.span("create_round:end", "upsert_merchants:start"))
-    add("store: upsert_merchants (SQLite)", m.span("upsert_merchants:start", "upsert_merchants:end"))
-    add("store: latest_leaf_hashes (prev links)", m.span("latest_leaf_hashes:start", "latest_leaf_hashes:end"))
-    add("leaves: salt HMAC + feature commitment + DecisionLeaf", m.span("latest_leaf_hashes:end", "build_batch:start"))
-    add("leaves: encoding + leaf hashes (build_batch, per leaf)", m.span("build_batch:start", "tree_build:start"))
-    add("tree: MerkleTree.build", m.span("tree_build:start", "tree_build:end"))
-    add("batch file: serialize (merkle.dump + json.dumps)", m.span("build_batch:end", "to_bytes:end"))
-    add("batch file: sha256 + write (DocumentStore.put)", m.span("documents_put:start", "documents_put:end"))
-    add("build: DecisionRow objects", m.span("documents_put:end", "save_built_round:start"))
-    add("store: save_built_round (SQLite, one tx)", m.span("save_built_round:start", "save_built_round:end"))
-    w_build, c_build = m.span("build:start", "build:end")
-    accounted_w = sum(s[1] for s in stages[2:])
-    accounted_c = sum(s[2] for s in stages[2:])
-    add("build: other (unaccounted gaps)", (w_build - accounted_w, c_build - accounted_c))
-    add("anchor: Oracle.anchor_round (1 anchorBatch tx)", (w_anchor, c_anchor))
-    stages.append(("proofs: MerkleTree.all_proofs (not in build_round)", w_proofs, c_proofs, False))
-
-    w_tree, c_tree = m.span("tree_build:start", "tree_build:end")
-    w_leafh, _ = m.span("build_batch:start", "tree_build:start")
-    w_incl = sum(s[1] for s in stages if s[3])
-    c_incl = sum(s[2] for s in stages if s[3])
-    w_excl = w_incl - w_score - w_conv
-    c_excl = c_incl - c_score - c_conv
-
+    # ---------------------------------------------------------------- tables
     width = 58
+    for res in results:
+        stages = res["stages"]
+        m = res["marks"]
+        w_incl = sum(s[1] for s in stages if s[3])
+        c_incl = sum(s[2] for s in stages if s[3])
+        w_excl = w_incl - res["w_score"] - res["w_conv"]
+        c_excl = c_incl - res["c_score"] - res["c_conv"]
+        w_build, c_build = m.span("build:start", "build:end")
+        w_tree, c_tree = m.span("tree_build:start", "tree_build:end")
+        w_proofs, c_proofs = res["w_proofs"], res["c_proofs"]
+        what = "empty store: every merchant new" if res["round"] == 1 else "weekly case: every merchant known, leaves chained"
+        print()
+        gc_note = "; cyclic GC also paused around the conversion (--no-gc)" if args.no_gc else ""
+        print(f"Round {res['round']} (round id {res['round_id']}, {what}), N = {n:,} merchants; SQLite store, fresh anvil{gc_note}")
+        print(f"{'stage':<{width}} {'wall s':>8} {'cpu s':>8} {'decisions/s':>12} {'% wall':>7}")
+        print("-" * (width + 40))
+        for name, w, c, counted in stages:
+            rate = f"{n / w:12,.0f}" if w > 0.0005 else f"{'-':>12}"
+            share = f"{100 * w / w_incl:6.1f}%" if counted else f"{'-':>7}"
+            print(f"{name:<{width}} {w:8.3f} {c:8.3f} {rate} {share}")
+        print("-" * (width + 40))
+        print(f"{'round, scoring EXCLUDED (a): build_round + anchor':<{width}} {w_excl:8.3f} {c_excl:8.3f} {n / w_excl:12,.0f}")
+        print(f"{'round, scoring INCLUDED (b): + score_columns + columns':<{width}} {w_incl:8.3f} {c_incl:8.3f} {n / w_incl:12,.0f}")
+        print(f"{'  of which build_round as measured around the call':<{width}} {w_build:8.3f} {c_build:8.3f} {n / w_build:12,.0f}")
+        print(f"{'tree + all proofs':<{width}} {w_tree + w_proofs:8.3f} {c_tree + c_proofs:8.3f} {n / (w_tree + w_proofs):12,.0f}")
+        print()
+        print("Targets")
+        verdict = "MET" if w_incl < TARGET_ROUND_S else "MISSED"
+        print(f"  whole round incl. scoring < {TARGET_ROUND_S:.0f} s with SQLite : {w_incl:7.2f} s wall, {c_incl:7.2f} s cpu  -> {verdict} at N = {n:,}")
+        scale = 1_000_000 / n
+        tp = w_tree + w_proofs
+        label = "measured" if n == 1_000_000 else f"x{scale:g} linear extrapolation"
+        print(
+            f"  tree + all proofs for 1M < {TARGET_TREE_PROOFS_1M_S:.0f} s         : {tp:7.2f} s at N = {n:,}"
+            f" ({tp * scale:.2f} s at 1M, {label})  -> {'MET' if tp * scale < TARGET_TREE_PROOFS_1M_S else 'MISSED'}"
+        )
+    last = results[-1]
+    m = last["marks"]
+    w_leafh, c_leafh = m.span("leaf_hashes:start", "leaf_hashes:end")
+    w_tree, c_tree = m.span("tree_build:start", "tree_build:end")
     print()
-    gc_note = "; cyclic GC PAUSED around conversion + build_round (--no-gc)" if args.no_gc else ""
-    print(f"One round, N = {n:,} merchants; SQLite store, fresh anvil (build_round driven through the Oracle, parts timed in place){gc_note}")
-    print(f"{'stage':<{width}} {'wall s':>8} {'cpu s':>8} {'decisions/s':>12} {'% wall':>7}")
-    print("-" * (width + 40))
-    for name, w, c, counted in stages:
-        rate = f"{n / w:12,.0f}" if w > 0.0005 else f"{'-':>12}"
-        share = f"{100 * w / w_incl:6.1f}%" if counted else f"{'-':>7}"
-        print(f"{name:<{width}} {w:8.3f} {c:8.3f} {rate} {share}")
-    print("-" * (width + 40))
-    print(f"{'round, scoring EXCLUDED (a): build_round + anchor':<{width}} {w_excl:8.3f} {c_excl:8.3f} {n / w_excl:12,.0f}")
-    print(f"{'round, scoring INCLUDED (b): + score_columns + objects':<{width}} {w_incl:8.3f} {c_incl:8.3f} {n / w_incl:12,.0f}")
-    print(f"{'  of which build_round as measured around the call':<{width}} {w_build:8.3f} {c_build:8.3f} {n / w_build:12,.0f}")
-    print(f"{'tree + all proofs':<{width}} {w_tree + w_proofs:8.3f} {c_tree + c_proofs:8.3f} {n / (w_tree + w_proofs):12,.0f}")
-    print()
-    print("Targets")
-    verdict = "MET" if w_incl < TARGET_ROUND_S else "MISSED"
-    print(f"  whole round incl. scoring < {TARGET_ROUND_S:.0f} s with SQLite : {w_incl:7.2f} s wall, {c_incl:7.2f} s cpu  -> {verdict} at N = {n:,}")
-    scale = 1_000_000 / n
-    tp = w_tree + w_proofs
-    label = "measured" if n == 1_000_000 else f"x{scale:g} linear extrapolation"
-    print(
-        f"  tree + all proofs for 1M < {TARGET_TREE_PROOFS_1M_S:.0f} s         : {tp:7.2f} s at N = {n:,}"
-        f" ({tp * scale:.2f} s at 1M, {label})  -> {'MET' if tp * scale < TARGET_TREE_PROOFS_1M_S else 'MISSED'}"
-    )
-    print()
-    print(f"Tree stage beside its peers, same {n:,} leaves (ratio = wall / ours leaves -> root)")
+    print(f"Tree stage beside its peers, same {n:,} leaves (round {last['round']}; ratio = wall / ours leaves -> root)")
     ours = w_leafh + w_tree
     print(f"{'':<{width}} {'wall s':>8} {'cpu s':>8} {'ratio':>7}")
     rows: list[tuple[str, float, float | None]] = [
-        ("ours: leaf hashes as build_batch does (leaf.leaf_hash())", w_leafh, m.span("build_batch:start", "tree_build:start")[1]),
-        ("ours: leaf hashes via ledger.leaf.leaf_hashes (hoisted)", w_hoisted, c_hoisted),
+        ("ours: leaf hashes as the oracle does (LeafColumns.hashes)", w_leafh, c_leafh),
+        ("ours: leaf hashes via ledger.leaf.leaf_hashes (DecisionLeafs)", w_hoisted, c_hoisted),
         ("ours: MerkleTree.build", w_tree, c_tree),
         ("ours: leaves -> root, as in the oracle (reference)", ours, None),
-        ("ours: all proofs", w_proofs, c_proofs),
+        ("ours: all proofs", last["w_proofs"], last["c_proofs"]),
         *peers,
     ]
     for name, w, c in rows:
@@ -437,12 +477,17 @@ def main(argv: list[str] | None = None) -> int:
     if not args.js:
         print("  (npm @openzeppelin/merkle-tree skipped: ~221 s at 1M; --js runs it)")
     print()
+    print("The oracle's own stage log lines (RoundStages, rounds > 5,000 decisions):")
+    for line in stage_logs:
+        print(f"  {line}")
+    print()
     print("Notes")
     print(f"  * scoring input: {len(features):,}-row feature frame = {pop:,} merchants from scoring.generate_merchants")
     print(f"    + build_features(validate), tiled with new merchant ids; generation ({gen_s:.1f} s) is data preparation, not timed")
     print("  * scoring EXCLUDED = decisions precomputed (handed to Oracle.build_round by a DecisionSource)")
+    anchor = last["anchor"]
     print(f"  * anchor tx: gas {anchor.gas_used:,}, block {anchor.block_number}; root checked on-chain; one proof checked with verifyDecision")
-    print(f"  * batch file {batch_file_mb:,.1f} MB; SQLite files {db_mb:,.1f} MB; CPU = this process only (not anvil)")
+    print(f"  * batch file {last['batch_file_mb']:,.1f} MB; SQLite files {last['db_mb']:,.1f} MB after {len(results)} round(s); CPU = this process only (not anvil)")
     return 0
 
 

@@ -8,15 +8,15 @@ Mounted by ``credit_ledger.cli`` as ``audit``. Exit codes: 0 every check passed,
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NoReturn
 
 import typer
 from rich.console import Console
 
-from ledger.config import ConfigError, Settings
+from credit_ledger.common import EXIT_CANNOT_RUN, console, fail
+from credit_ledger.common import load_settings as _settings
 
-console = Console(soft_wrap=True)
 audit_app = typer.Typer(help="Replay the ledger from the chain and check every root, leaf, input and score.", no_args_is_help=True)
-
 
 
 @audit_app.callback()
@@ -25,20 +25,14 @@ def _group() -> None:
 
 
 EXIT_DISCREPANCIES = 1
-EXIT_CANNOT_RUN = 2
 
 
-def _settings() -> Settings:
-    try:
-        return Settings.from_env()
-    except ConfigError as exc:
-        console.print(f"[red]configuration error:[/red] {exc}")
-        raise typer.Exit(EXIT_CANNOT_RUN) from None
+def _cannot_run(message: str) -> NoReturn:
+    fail(message, EXIT_CANNOT_RUN)
 
 
-def _cannot_run(message: str) -> None:
-    console.print(f"[red]error:[/red] {message}")
-    raise typer.Exit(EXIT_CANNOT_RUN)
+
+
 
 
 @audit_app.command("replay")

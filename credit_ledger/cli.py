@@ -10,13 +10,11 @@ from __future__ import annotations
 import sys
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from ledger.config import ConfigError, Settings
+from credit_ledger.common import console, fail as _fail, load_settings as _settings
+from ledger.config import Settings
 
-# Wide enough for hashes in tables when piped (rich assumes 80 columns without a terminal).
-console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160)
 app = typer.Typer(
     help=(
         "A verifiable credit ledger for small merchants and farmers.\n\n"
@@ -30,17 +28,8 @@ node_app = typer.Typer(help="Start, stop and inspect the embedded local chain (a
 app.add_typer(node_app, name="node")
 
 
-def _settings() -> Settings:
-    try:
-        return Settings.from_env()
-    except ConfigError as exc:
-        console.print(f"[red]configuration error:[/red] {exc}")
-        raise typer.Exit(2) from None
 
 
-def _fail(message: str, code: int = 1) -> None:
-    console.print(f"[red]error:[/red] {message}")
-    raise typer.Exit(code)
 
 
 def _local_node(settings: Settings):  # type: ignore[no-untyped-def]
@@ -165,6 +154,9 @@ def _mount_optional() -> None:
 
     app.command("verify")(verify_cmd.verify)
     app.add_typer(api_cmd.app, name="api")
+    from scoring import growth_cli
+
+    app.add_typer(growth_cli.app, name="growth", help="A merchant's growth plan: four indicators and a diagnosis.")
     try:
         from scoring.cli import app as score_app
     except ImportError as exc:  # pragma: no cover - only without the scoring deps

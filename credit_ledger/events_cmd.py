@@ -13,26 +13,16 @@ import time
 from datetime import datetime
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from ledger.config import ConfigError, Settings
+from credit_ledger.common import console, fail as _fail, load_settings as _settings
+from ledger.config import Settings
 
-console = Console(soft_wrap=True)
 events_app = typer.Typer(help="Index contract events into the store (sync) and query them.", no_args_is_help=True)
 
 
-def _settings() -> Settings:
-    try:
-        return Settings.from_env()
-    except ConfigError as exc:
-        console.print(f"[red]configuration error:[/red] {exc}")
-        raise typer.Exit(2) from None
 
 
-def _fail(message: str, code: int = 1) -> None:
-    console.print(f"[red]error:[/red] {message}")
-    raise typer.Exit(code)
 
 
 def _open(settings: Settings):  # type: ignore[no-untyped-def]

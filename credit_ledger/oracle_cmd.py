@@ -5,28 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from ledger.config import ConfigError, Settings
+from credit_ledger.common import console, fail as _fail, load_settings as _settings
 
-console = Console(soft_wrap=True)
 oracle_app = typer.Typer(help="Score rounds, anchor them, and inspect their state.", no_args_is_help=True)
 model_app = typer.Typer(help="Publish model versions to ModelRegistry.", no_args_is_help=True)
 policy_app = typer.Typer(help="Propose policy parameter sets to PolicyRegistry (applied after the timelock delay).", no_args_is_help=True)
 
 
-def _settings() -> Settings:
-    try:
-        return Settings.from_env()
-    except ConfigError as exc:
-        console.print(f"[red]configuration error:[/red] {exc}")
-        raise typer.Exit(2) from None
 
 
-def _fail(message: str) -> None:
-    console.print(f"[red]error:[/red] {message}")
-    raise typer.Exit(1)
 
 
 @oracle_app.command("run-round")

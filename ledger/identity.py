@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import os
 import secrets
+from collections.abc import Iterable
 from pathlib import Path
 
 from ledger.keccak import keccak256
@@ -55,6 +56,45 @@ class Pseudonymizer:
         mac = self._salt_mac.copy()
         mac.update(merchant_id.encode("utf-8") + b"|" + str(round_id).encode())
         return mac.digest()
+
+    # -- a whole round at once (same values as the per-merchant methods) ----------
+
+    def merchant_keys(self, merchant_ids: Iterable[str]) -> list[bytes]:
+        """:meth:`merchant_key` of each id, in order."""
+        k = keccak256
+        prefix = KEY_DOMAIN + self._secret
+        return [k(prefix + m.encode("utf-8")) for m in merchant_ids]
+
+    def feature_salts(self, merchant_ids: Iterable[str], round_id: int) -> list[bytes]:
+        """:meth:`feature_salt` of each id for ``round_id``, in order.
+
+        The same HMAC-SHA256, computed from its two precomputed SHA-256 states
+        (RFC 2104: inner = H(key ^ ipad || msg), mac = H(key ^ opad || inner)),
+        which avoids building an HMAC object per merchant (about 2x faster).
+        """
+        block = hashlib.sha256().block_size
+        key = self._secret if len(self._secret) <= block else hashlib.sha256(self._secret).digest()
+        key = key.ljust(block, b"\0")
+        inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
+        inner.update(SALT_DOMAIN)
+        outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
+        suffix = b"|" + str(round_id).encode()
+        out = []
+        append = out.append
+        copy_inner, copy_outer = inner.copy, outer.copy
+        for m in merchant_ids:
+            i = copy_inner()
+            i.update(m.encode("utf-8") + suffix)
+            o = copy_outer()
+            o.update(i.digest())
+            append(o.digest())
+        return out
+
+
+def feature_commitments(salts: Iterable[bytes], feature_bytes: Iterable[bytes]) -> list[bytes]:
+    """:func:`feature_commitment` of each (salt, feature bytes) pair, in order."""
+    k = keccak256
+    return [k(s + f) for s, f in zip(salts, feature_bytes)]
 
 
 def feature_commitment(salt: bytes, feature_bytes: bytes) -> bytes:

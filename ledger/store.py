@@ -70,6 +70,7 @@ __all__ = [
     "create_store_engine",
     "alembic_config",
     "metadata",
+    "DECISION_COLUMN_NAMES",
 ]
 
 Segment = Literal["merchant", "farmer"]
@@ -599,6 +600,28 @@ def _decision_from_db(r: Sequence[Any]) -> DecisionRow:
 
 _DECISION_COLUMNS: Final = tuple(c.name for c in decisions.columns)
 _DECISION_SELECT = sa.select(*decisions.columns)
+DECISION_COLUMN_NAMES: Final = _DECISION_COLUMNS
+_DECISION_GIVEN_COLUMNS: Final = tuple(
+    c for c in _DECISION_COLUMNS if c not in ("round_id", "leaf_index", "model_version", "policy_version")
+)
+
+# Merchant upserts, executed as plain tuples (see Store._executemany).
+_MERCHANT_SCAN_MIN: Final = 20_000
+_MERCHANT_INSERT_NAMES: Final = tuple(c.name for c in merchants.columns)
+_MERCHANT_INSERT = sa.insert(merchants).values({c: sa.bindparam(c) for c in _MERCHANT_INSERT_NAMES})
+_MERCHANT_UPDATE_NAMES: Final = ("segment", "industry", "region", "account", "updated_at", "b_merchant_id")
+_MERCHANT_UPDATE = (
+    sa.update(merchants)
+    .where(merchants.c.merchant_id == sa.bindparam("b_merchant_id"))
+    .values(
+        segment=sa.bindparam("segment"),
+        industry=sa.bindparam("industry"),
+        region=sa.bindparam("region"),
+        # None means "not known here", not "unbind": keep a recorded account.
+        account=sa.func.coalesce(sa.bindparam("account", type_=sa.String(42)), merchants.c.account),
+        updated_at=sa.bindparam("updated_at"),
+    )
+)
 
 
 def _decision_tuple(d: DecisionRow) -> tuple[Any, ...]:
@@ -845,7 +868,9 @@ class Store:
     def upsert_merchants(self, rows: Iterable[MerchantRow | Mapping[str, Any]]) -> int:
         """Insert or update merchants by ``merchant_id``; returns the number of rows given.
 
-        Updates segment, industry, region and account; ``created_at`` stays.
+        Updates segment, industry, region and account (a None account keeps the
+        recorded one); ``created_at`` stays. Rows whose stored values already match
+        are left alone (``updated_at`` is the time of the last actual change).
         A merchant's key never changes: a different key for a known id, or a
         key already bound to another id, raises :class:`MerchantConflict` and
         nothing is written.
@@ -853,55 +878,126 @@ class Store:
         items = [r if isinstance(r, MerchantRow) else MerchantRow(**r) for r in rows]
         if not items:
             return 0
-        ids = [m.merchant_id for m in items]
-        keys = [m.merchant_key for m in items]
-        if len(set(ids)) != len(ids) or len(set(keys)) != len(keys):
-            raise MerchantConflict("duplicate merchant_id or merchant_key in one upsert")
-        now = _now()
-        values = [
-            {
-                "merchant_id": m.merchant_id,
-                "merchant_key": m.merchant_key,
-                "segment": m.segment,
-                "industry": m.industry,
-                "region": m.region,
-                "account": m.account,
-                "created_at": _utc(m.created_at, "created_at") if m.created_at else now,
-                "updated_at": now,
-            }
-            for m in items
-        ]
-        insert = self._dialect_insert(merchants)
-        stmt = insert.on_conflict_do_update(
-            index_elements=[merchants.c.merchant_id],
-            set_={
-                "segment": insert.excluded.segment,
-                "industry": insert.excluded.industry,
-                "region": insert.excluded.region,
-                # None means "not known here", not "unbind": keep a recorded account.
-                "account": sa.func.coalesce(insert.excluded.account, merchants.c.account),
-                "updated_at": insert.excluded.updated_at,
-            },
+        return self._upsert(
+            [m.merchant_id for m in items],
+            [m.merchant_key for m in items],
+            [m.segment for m in items],
+            [m.industry for m in items],
+            [m.region for m in items],
+            [m.account for m in items],
+            [m.created_at for m in items],
         )
+
+    def upsert_merchant_columns(
+        self,
+        segment: Segment,
+        merchant_ids: Sequence[str],
+        merchant_keys: Sequence[bytes],
+        industries: Sequence[str | None],
+        regions: Sequence[str | None],
+    ) -> int:
+        """:meth:`upsert_merchants` for one segment's merchants given column by column.
+
+        The oracle's round path: no :class:`MerchantRow` per merchant. Same
+        semantics (accounts are left as recorded); returns the number given.
+        """
+        _choice(segment, SEGMENTS, "segment")
+        n = len(merchant_ids)
+        if not (len(merchant_keys) == len(industries) == len(regions) == n):
+            raise InvalidData("merchant columns: lengths differ")
+        if not n:
+            return 0
+        if not set(map(type, merchant_ids)) <= {str} or not 0 < min(map(len, merchant_ids)) <= max(map(len, merchant_ids)) <= 128:
+            for mid in merchant_ids:
+                if not isinstance(mid, str) or not 0 < len(mid) <= 128:
+                    raise InvalidData(f"merchant_id: expected 1..128 characters, got {mid!r:.80}")
+        if not (set(map(type, merchant_keys)) <= {bytes} and set(map(len, merchant_keys)) <= {HASH_SIZE}):
+            merchant_keys = [_b32(k, "merchant_key") for k in merchant_keys]
+        for name, column in (("industry", industries), ("region", regions)):
+            if not set(map(type, column)) <= {str, type(None)}:
+                raise InvalidData(f"{name}: expected strings or None")
+        nones = itertools.repeat(None, n)
+        return self._upsert(
+            merchant_ids, merchant_keys, itertools.repeat(segment, n), industries, regions, nones, nones
+        )
+
+    def _upsert(
+        self,
+        ids: Sequence[str],
+        keys: Sequence[bytes],
+        segments: Iterable[str],
+        industries: Iterable[str | None],
+        regions: Iterable[str | None],
+        accounts: Iterable[str | None],
+        created: Iterable[datetime | None],
+    ) -> int:
+        # One select of what is stored, then plain-tuple executemany straight to the
+        # driver: inserts for new merchants, updates only where something changed
+        # (in a weekly round every merchant is known and almost none changes).
+        n = len(ids)
+        if len(set(ids)) != n or len(set(keys)) != n:
+            raise MerchantConflict("duplicate merchant_id or merchant_key in one upsert")
         try:
             with self._write() as conn:
-                for chunk in _chunks(items, 5_000):
-                    by_id = {m.merchant_id: m.merchant_key for m in chunk}
-                    existing = conn.execute(
-                        sa.select(merchants.c.merchant_id, merchants.c.merchant_key).where(
-                            merchants.c.merchant_id.in_(list(by_id))
+                dialect = conn.dialect
+                to_db = merchants.c.updated_at.type.bind_processor(dialect) or (lambda v: v)
+                now = to_db(_now())
+                stored = self._stored_merchants(conn, ids)
+                inserts: list[tuple[Any, ...]] = []
+                updates: list[tuple[Any, ...]] = []
+                for mid, key, seg, ind, reg, acct, made in zip(ids, keys, segments, industries, regions, accounts, created):
+                    old = stored.get(mid)
+                    if old is None:
+                        inserts.append(
+                            (mid, key, seg, ind, reg, acct, to_db(_utc(made, "created_at")) if made else now, now)
                         )
-                    )
-                    for mid, key in existing:
-                        if bytes(key) != by_id[mid]:
-                            raise MerchantConflict(
-                                f"merchant {mid!r} is bound to key 0x{bytes(key).hex()}"
-                            )
-                for chunk in _chunks(values, 5_000):
-                    conn.execute(stmt, chunk)
+                        continue
+                    old_key, old_seg, old_ind, old_reg, old_acct = old
+                    if old_key != key:
+                        raise MerchantConflict(f"merchant {mid!r} is bound to key 0x{old_key.hex()}")
+                    if seg != old_seg or ind != old_ind or reg != old_reg or (acct is not None and acct != old_acct):
+                        updates.append((seg, ind, reg, acct, now, mid))
+                del stored
+                if inserts:
+                    self._executemany(conn, _MERCHANT_INSERT, _MERCHANT_INSERT_NAMES, inserts)
+                if updates:
+                    self._executemany(conn, _MERCHANT_UPDATE, _MERCHANT_UPDATE_NAMES, updates)
         except IntegrityError as exc:
             raise MerchantConflict(f"merchant_key already bound to another merchant: {exc.orig}") from exc
-        return len(items)
+        return n
+
+    def _stored_merchants(self, conn: Connection, ids: Sequence[str]) -> dict[str, tuple[Any, ...]]:
+        """merchant_id -> (key, segment, industry, region, account) of the stored merchants among ``ids``."""
+        cols = (merchants.c.merchant_id, merchants.c.merchant_key, merchants.c.segment,
+                merchants.c.industry, merchants.c.region, merchants.c.account)  # fmt: skip
+        found: dict[str, tuple[Any, ...]] = {}
+        if len(ids) >= _MERCHANT_SCAN_MIN:
+            # a whole round: one scan of the table beats a million index probes
+            sql = str(sa.select(*cols).compile(dialect=conn.dialect))
+            wanted = set(ids)
+            rows: Iterable[Any] = (r for r in conn.exec_driver_sql(sql) if r[0] in wanted)
+        else:
+            rows = itertools.chain.from_iterable(
+                conn.execute(sa.select(*cols).where(merchants.c.merchant_id.in_(list(chunk))))
+                for chunk in _chunks(ids, 5_000)
+            )
+        for mid, key, seg, ind, reg, acct in rows:
+            found[mid] = (key if type(key) is bytes else bytes(key), seg, ind, reg, acct)
+        return found
+
+    def _executemany(self, conn: Connection, stmt: Any, names: Sequence[str], params: list[tuple[Any, ...]]) -> None:
+        """executemany of plain tuples (in ``names`` order) on the DBAPI cursor, in chunks."""
+        compiled = stmt.compile(dialect=conn.dialect)
+        sql = str(compiled)
+        if conn.dialect.positional:
+            order = [names.index(p) for p in compiled.positiontup]
+            if order != list(range(len(names))):
+                params = [tuple(row[i] for i in order) for row in params]
+            for chunk in _chunks(params, self.chunk_size):
+                conn.exec_driver_sql(sql, chunk)  # type: ignore[arg-type]
+        else:
+            for chunk in _chunks(params, self.chunk_size):
+                conn.exec_driver_sql(sql, [dict(zip(names, row)) for row in chunk])  # type: ignore[arg-type]
 
     def _dialect_insert(self, table: sa.Table) -> Any:
         if self.backend == "postgresql":
@@ -1062,12 +1158,84 @@ class Store:
         every decision of this round with the round's model and policy.
         ``leaf_hash`` itself is taken as given (the builder computed it).
         """
-        round_id = _int(round_id, "round_id")
         root_b = _b32(root, "root")
-        batch_hash_b = _b32(batch_hash, "batch_hash")
         nodes = _blob_or_none(nodes, "nodes") or b""
+        rows = decisions
+
+        def chunks(_rnd: RoundRow) -> Iterator[list[tuple[Any, ...]]]:
+            for chunk in _chunks(rows, self.chunk_size):
+                yield [_decision_tuple(d) for d in chunk]
+
+        return self._save_built(
+            round_id, len(rows), lambda rnd: _check_batch(rnd, rows, nodes, root_b), chunks,
+            nodes, root_b, batch_hash, batch_path,
+        )  # fmt: skip
+
+    def save_built_round_columns(
+        self,
+        round_id: int,
+        columns: Mapping[str, Sequence[Any]],
+        nodes: bytes,
+        root: bytes | str,
+        batch_hash: bytes | str,
+        batch_path: str | Path,
+    ) -> bool:
+        """:meth:`save_built_round` for decisions given column by column (the oracle's round path).
+
+        ``columns`` maps each decision column name (:data:`DECISION_COLUMN_NAMES`)
+        to a sequence of n values in leaf order, except ``round_id``,
+        ``model_version`` and ``policy_version`` (the round's own) and
+        ``leaf_index`` (``0..n-1``, the order of the columns). Values must already
+        be canonical (ints, 32-byte ``bytes``, strings): the checks are done per
+        column, not per row, and are those of :meth:`save_built_round` (node array
+        size and root, each ``leaf_hash`` at its ``tree_index``, tree indices
+        distinct leaf positions). Same transaction and return value.
+        """
+        root_b = _b32(root, "root")
+        nodes = _blob_or_none(nodes, "nodes") or b""
+        missing = [c for c in _DECISION_GIVEN_COLUMNS if c not in columns]
+        if missing:
+            raise InvalidData(f"columns: missing {', '.join(missing)}")
+        extra = sorted(set(columns) - set(_DECISION_GIVEN_COLUMNS))
+        if extra:
+            raise InvalidData(f"columns: unknown {', '.join(extra)}")
+        n = len(columns["leaf_hash"])
+
+        def check(rnd: RoundRow) -> None:
+            _check_columns(rnd, columns, n, nodes, root_b)
+
+        def chunks(rnd: RoundRow) -> Iterator[list[tuple[Any, ...]]]:
+            size = self.chunk_size
+            rid, mv, pv = itertools.repeat(rnd.round_id), itertools.repeat(rnd.model_version), itertools.repeat(rnd.policy_version)
+            c = columns
+            for start in range(0, n, size):
+                part = slice(start, start + size)
+                yield list(
+                    zip(
+                        rid, range(start, min(start + size, n)), c["tree_index"][part], c["merchant_key"][part],
+                        c["merchant_id"][part], c["score"][part], c["limit_cny"][part], c["product_mask"][part],
+                        c["reason1"][part], c["reason2"][part], c["reason3"][part], c["reason4"][part], mv, pv,
+                        c["feature_commitment"][part], c["prev_leaf_hash"][part], c["leaf_hash"][part],
+                        c["feature_salt"][part], c["feature_bytes"][part], c["status"][part],
+                    )
+                )  # fmt: skip
+
+        return self._save_built(round_id, n, check, chunks, nodes, root_b, batch_hash, batch_path)
+
+    def _save_built(
+        self,
+        round_id: int,
+        n: int,
+        check: Any,
+        chunks: Any,
+        nodes: bytes,
+        root_b: bytes,
+        batch_hash: bytes | str,
+        batch_path: str | Path,
+    ) -> bool:
+        round_id = _int(round_id, "round_id")
+        batch_hash_b = _b32(batch_hash, "batch_hash")
         batch_path_s = str(batch_path)
-        n = len(decisions)
         with self._write() as conn:
             current = self._require_round(conn, round_id, lock=True)
             if current.status != "pending":
@@ -1077,12 +1245,12 @@ class Store:
                     f"round {round_id} is {current.status} with root 0x{(current.root or b'').hex()},"
                     f" not 0x{root_b.hex()}"
                 )
-            _check_batch(current, decisions, nodes, root_b)
+            check(current)
             try:
                 if self.backend == "postgresql" and self.use_copy:
-                    self._copy_decisions(conn, decisions)
+                    self._copy_decisions(conn, chunks(current))
                 else:
-                    self._insert_decisions(conn, decisions)
+                    self._insert_decisions(conn, chunks(current))
                 conn.execute(
                     sa.insert(round_trees).values(round_id=round_id, leaf_count=n, nodes=nodes)
                 )
@@ -1102,20 +1270,17 @@ class Store:
             )
         return True
 
-    def _insert_decisions(self, conn: Connection, rows: Sequence[DecisionRow]) -> None:
+    def _insert_decisions(self, conn: Connection, chunks: Iterable[list[tuple[Any, ...]]]) -> None:
         # Core insert compiled once for this dialect, then executemany of plain
         # tuples (dicts for named paramstyles) straight to the driver: no
         # per-row bind processing.
         sql = str(sa.insert(decisions).compile(dialect=conn.dialect))
         positional = conn.dialect.positional
-        for chunk in _chunks(rows, self.chunk_size):
-            if positional:
-                params: Any = [_decision_tuple(d) for d in chunk]
-            else:
-                params = [dict(zip(_DECISION_COLUMNS, _decision_tuple(d))) for d in chunk]
+        for chunk in chunks:
+            params: Any = chunk if positional else [dict(zip(_DECISION_COLUMNS, t)) for t in chunk]
             conn.exec_driver_sql(sql, params)
 
-    def _copy_decisions(self, conn: Connection, rows: Sequence[DecisionRow]) -> None:
+    def _copy_decisions(self, conn: Connection, chunks: Iterable[list[tuple[Any, ...]]]) -> None:
         # Binary COPY on the same DBAPI connection, hence the same transaction.
         import psycopg
 
@@ -1127,9 +1292,9 @@ class Store:
                 with cursor.copy(f"COPY decisions ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
                     copy.set_types(list(_DECISION_PG_TYPES))
                     write_row = copy.write_row
-                    for chunk in _chunks(rows, self.chunk_size):
-                        for d in chunk:
-                            write_row(_decision_tuple(d))
+                    for chunk in chunks:
+                        for t in chunk:
+                            write_row(t)
         except psycopg.IntegrityError as exc:  # raised by psycopg itself, not wrapped
             raise InvalidData(f"batch violates a constraint: {exc}") from exc
 
@@ -1688,3 +1853,43 @@ def _check_batch(rnd: RoundRow, rows: Sequence[DecisionRow], nodes: bytes, root:
         add(t)
     if len(seen_tree) != n:
         raise InvalidData("decisions: tree_index values are not distinct")
+
+
+def _check_columns(rnd: RoundRow, c: Mapping[str, Sequence[Any]], n: int, nodes: bytes, root: bytes) -> None:
+    """:func:`_check_batch` for column batches, column by column (InvalidData)."""
+    import numpy as np
+
+    if n == 0:
+        raise InvalidData(f"round {rnd.round_id}: no decisions")
+    for name in _DECISION_GIVEN_COLUMNS:
+        if len(c[name]) != n:
+            raise InvalidData(f"{name}: {len(c[name])} values for {n} decisions")
+    if len(nodes) != (2 * n - 1) * HASH_SIZE:
+        raise InvalidData(
+            f"nodes: {len(nodes)} bytes, expected (2*{n}-1)*32 = {(2 * n - 1) * HASH_SIZE}"
+        )
+    if nodes[:HASH_SIZE] != root:
+        raise InvalidData("root: differs from nodes[0]")
+    for name in ("merchant_key", "feature_commitment", "prev_leaf_hash", "leaf_hash"):
+        if not (set(map(type, c[name])) <= {bytes} and set(map(len, c[name])) <= {HASH_SIZE}):
+            raise InvalidData(f"{name}: expected 32-byte bytes values")
+    for name in ("tree_index", "score", "limit_cny", "product_mask", "reason1", "reason2", "reason3", "reason4"):
+        if not set(map(type, c[name])) <= {int}:
+            raise InvalidData(f"{name}: expected int values")
+    for name in ("merchant_id", "status"):
+        if not set(map(type, c[name])) <= {str}:
+            raise InvalidData(f"{name}: expected str values")
+    for name in ("feature_salt", "feature_bytes"):
+        if not set(map(type, c[name])) <= {bytes, type(None)}:
+            raise InvalidData(f"{name}: expected bytes or None values")
+    tree_index = np.fromiter(c["tree_index"], dtype=np.int64, count=n)
+    if tree_index.min() < n - 1 or tree_index.max() >= 2 * n - 1:
+        raise InvalidData("decisions: a tree_index is not a leaf position")
+    if len(np.unique(tree_index)) != n:
+        raise InvalidData("decisions: tree_index values are not distinct")
+    at_positions = np.frombuffer(nodes, dtype="V32")[tree_index]
+    given = np.frombuffer(b"".join(c["leaf_hash"]), dtype="V32")
+    wrong = np.flatnonzero(at_positions != given)
+    if len(wrong):
+        i = int(wrong[0])
+        raise InvalidData(f"decision {i}: leaf_hash is not the node at {int(tree_index[i])}")

@@ -19,8 +19,11 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from ledger import merkle
-from ledger.leaf import DecisionLeaf
+from ledger.leaf import LEAF_ENCODING, DecisionLeaf, LeafColumns, leaf_hashes
 from ledger.merkle import MerkleTree
+
+
+HASH_BYTES = 32
 
 
 class BatchFileError(ValueError):
@@ -70,7 +73,7 @@ class BatchMetadata:
 @dataclass(frozen=True)
 class Batch:
     metadata: BatchMetadata
-    leaves: list[DecisionLeaf]
+    leaves: Sequence[DecisionLeaf]  # a list, or the oracle's LeafColumns
     tree: MerkleTree
 
     @property
@@ -78,32 +81,76 @@ class Batch:
         return self.tree.root
 
 
-def build_batch(leaves: Sequence[DecisionLeaf], segment: str, chain_id: int, as_of: str = "") -> Batch:
-    """Tree and metadata for one round's leaves (all must share round, model and policy)."""
+def build_batch(leaves: Sequence[DecisionLeaf] | LeafColumns, segment: str, chain_id: int, as_of: str = "") -> Batch:
+    """Tree and metadata for one round's leaves (all must share round, model and policy).
+
+    ``leaves`` is a list of :class:`DecisionLeaf` or, on the oracle's fast path, a
+    :class:`ledger.leaf.LeafColumns` (which shares round, model and policy by
+    construction); ``Batch.leaves`` is then that column batch, a sequence of leaves.
+    """
     if not leaves:
         raise BatchFileError("a batch needs at least one decision")
-    first = leaves[0]
-    for i, leaf in enumerate(leaves):
-        if (leaf.round, leaf.model_version, leaf.policy_version) != (first.round, first.model_version, first.policy_version):
-            raise BatchFileError(f"leaf {i} has round/model/policy differing from leaf 0")
-    tree = MerkleTree.build([leaf.leaf_hash() for leaf in leaves])
+    if not isinstance(leaves, LeafColumns):
+        first = leaves[0]
+        for i, leaf in enumerate(leaves):
+            if (leaf.round, leaf.model_version, leaf.policy_version) != (first.round, first.model_version, first.policy_version):
+                raise BatchFileError(f"leaf {i} has round/model/policy differing from leaf 0")
+        leaves = list(leaves)
+        tree = MerkleTree.build(leaf_hashes(leaves))
+        rnd, mv, pv = first.round, first.model_version, first.policy_version
+    else:
+        tree = MerkleTree.build(leaves.hashes())
+        rnd, mv, pv = leaves.round, leaves.model_version, leaves.policy_version
     metadata = BatchMetadata(
-        round=first.round,
+        round=rnd,
         segment=segment,
-        model_version=first.model_version,
-        policy_version=first.policy_version,
+        model_version=mv,
+        policy_version=pv,
         chain_id=chain_id,
         decision_count=len(leaves),
         root="0x" + tree.root.hex(),
         as_of=as_of,
     )
-    return Batch(metadata, list(leaves), tree)
+    return Batch(metadata, leaves, tree)  # type: ignore[arg-type]
+
+
+_COMPACT = (",", ":")
 
 
 def to_bytes(batch: Batch) -> bytes:
-    document = merkle.dump(batch.tree, batch.leaves)
+    """The batch file's bytes: those of :func:`to_bytes_reference`, assembled from text pieces.
+
+    A million-leaf batch as nested dicts and lists for ``json.dumps`` is tens of
+    millions of small objects; here the node array is hex-encoded in one call and
+    each value is one formatted string (``LeafColumns.values_json``). A test keeps
+    the output byte-identical to :func:`to_bytes_reference` (its SHA-256 is anchored).
+    """
+    tree = batch.tree
+    leaves = batch.leaves
+    if len(leaves) != len(tree):
+        raise merkle.MerkleError(f"values: {len(leaves)} values for a tree of {len(tree)} leaves")
+    columns = leaves if isinstance(leaves, LeafColumns) else LeafColumns.from_leaves(leaves)
+    # one hex string with "|" after every node, then "|" -> '","0x' (hex has no "|")
+    nodes_hex = b"".join(tree.nodes).hex("|", -HASH_BYTES).replace("|", '","0x')
+    values = ",".join(
+        [f'{{"value":{v},"treeIndex":{t}}}' for v, t in zip(columns.values_json(), tree.tree_indices)]
+    )
+    text = "".join(
+        (
+            '{"format":', json.dumps(merkle.DUMP_FORMAT),
+            ',"leafEncoding":', json.dumps(list(LEAF_ENCODING), separators=_COMPACT),
+            ',"tree":["0x', nodes_hex, '"],"values":[', values,
+            '],"metadata":', json.dumps(batch.metadata.to_json(), separators=_COMPACT), "}",
+        )
+    )  # fmt: skip
+    return text.encode()
+
+
+def to_bytes_reference(batch: Batch) -> bytes:
+    """The batch file as ``json.dumps`` of the OZ dump (the format's definition; slow)."""
+    document = merkle.dump(batch.tree, list(batch.leaves))
     document["metadata"] = batch.metadata.to_json()
-    return json.dumps(document, separators=(",", ":"), check_circular=False).encode()
+    return json.dumps(document, separators=_COMPACT, check_circular=False).encode()
 
 
 def content_hash(data: bytes) -> bytes:

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from oracle.sources import ScoredDecision, ScoredRound
+from oracle.sources import DecisionColumns, ScoredDecision, ScoredRound
 from scoring import (
     ModelArtifact,
     Policy,
@@ -118,15 +118,32 @@ class ScoringSource:
         entities = data.entities.set_index(data.entities["merchant_id"].astype(str))
         industry = entities["industry"] if "industry" in entities else entities.get("main_crop")
         region = entities["region"]
-        reasons = batch.reason_codes.tolist()
         ids = batch.merchant_id.tolist()
-        industries = industry.reindex(ids).astype(object).where(lambda x: x.notna(), None).tolist() if industry is not None else [None] * len(ids)
-        regions = region.reindex(ids).astype(object).where(lambda x: x.notna(), None).tolist()
-        decisions = [
-            ScoredDecision(m, int(s), int(lim), int(pm), tuple(r), fb, str(st), ind, reg)  # type: ignore[arg-type]
-            for m, s, lim, pm, r, fb, st, ind, reg in zip(
-                ids, batch.score.tolist(), batch.limit_cny.tolist(), batch.product_mask.tolist(), reasons,
-                batch.feature_bytes, batch.status.tolist(), industries, regions,
-            )
-        ]
-        return ScoredRound(as_of=data.as_of.isoformat(), decisions=decisions)
+        industries = _nullable(industry.reindex(ids)) if industry is not None else [None] * len(ids)
+        regions = _nullable(region.reindex(ids))
+        return ScoredRound(as_of=data.as_of.isoformat(), columns=decision_columns(batch, industries, regions, ids))
+
+
+def _nullable(series) -> list:  # type: ignore[no-untyped-def]
+    """A pandas Series as a list of Python objects with missing values as None."""
+    return series.astype(object).where(lambda x: x.notna(), None).tolist()
+
+
+def decision_columns(batch, industries: list, regions: list, ids: list[str] | None = None) -> DecisionColumns:  # type: ignore[no-untyped-def]
+    """A scoring ``DecisionBatch`` as the oracle's :class:`DecisionColumns` (no per-merchant objects).
+
+    ``tolist()`` turns the int64 arrays into plain ints; the (n, 4) reason codes become
+    four columns.
+    """
+    r0, r1, r2, r3 = batch.reason_codes.T.tolist() if len(batch) else ([], [], [], [])
+    return DecisionColumns(
+        merchant_id=batch.merchant_id.tolist() if ids is None else ids,
+        score=batch.score.tolist(),
+        limit_cny=batch.limit_cny.tolist(),
+        product_mask=batch.product_mask.tolist(),
+        reason_codes=(r0, r1, r2, r3),
+        feature_bytes=list(batch.feature_bytes),
+        status=list(map(str, batch.status.tolist())),
+        industry=industries,
+        region=regions,
+    )

@@ -25,9 +25,12 @@ import json
 import logging
 import os
 import signal
+import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, TypeVar
+from typing import Any, Callable, TypeVar
 
 from eth_account.signers.local import LocalAccount
 
@@ -35,11 +38,11 @@ from ledger.accounts import FIRST_DEV_MERCHANT_INDEX, RoleAccounts, dev_account
 from ledger.chain import Chain, ChainError
 from ledger.config import Settings
 from ledger.deployment import AddressBook, LedgerContracts, load
-from ledger.identity import Pseudonymizer, feature_commitment
-from ledger.leaf import ZERO_HASH, DecisionLeaf
+from ledger.identity import Pseudonymizer, feature_commitments
+from ledger.leaf import ZERO_HASH, LeafColumns
 from ledger.merkle import GcPaused
 from ledger.roles import Role
-from ledger.store import DecisionRow, MerchantRow, NotFound, Store
+from ledger.store import MerchantRow, NotFound, Store
 from oracle import batch as batchfile
 from oracle.documents import DocumentStore
 from oracle.publish import SEGMENTS
@@ -105,6 +108,89 @@ class RoundResult:
     anchored_now: bool
 
 
+PROGRESS_MIN_DECISIONS = 5_000
+"""Rounds above this many decisions show stage progress and log one line per stage."""
+
+ROUND_STAGES = ("scoring", "merchants", "leaves", "tree", "batch file", "store", "anchor")
+
+
+class RoundStages:
+    """Times a round's stages; for large rounds, logs them and shows their progress.
+
+    Each stage is timed (``seconds``); once the round has more than
+    :data:`PROGRESS_MIN_DECISIONS` decisions, every finished stage is logged through
+    ``log`` as one line ``round=<id> stage=<name> seconds=<s> decisions=<n>``, and on
+    a terminal a ``rich`` progress display lists the stages as they run. Stages that
+    never run (a resumed round) are simply not shown.
+    """
+
+    def __init__(self, log: Callable[[str], None], round_id: int, console: bool | None = None) -> None:
+        self.log = log
+        self.round_id = round_id
+        self.decisions = 0
+        self.seconds: dict[str, float] = {}
+        self._console = sys.stdout.isatty() if console is None else console
+        self._progress: Any = None
+        self._task: Any = None
+
+    @property
+    def large(self) -> bool:
+        return self.decisions > PROGRESS_MIN_DECISIONS
+
+    def _show(self, name: str) -> None:
+        if not (self.large and self._console):
+            return
+        if self._progress is None:
+            try:
+                from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+            except ImportError:  # rich is a dependency; stay quiet without it
+                self._console = False
+                return
+            self._progress = Progress(
+                TextColumn(f"round {self.round_id} [bold]{{task.description:<10}}"),
+                BarColumn(),
+                TextColumn("{task.completed}/{task.total} stages"),
+                TimeElapsedColumn(),
+                transient=False,
+            )
+            self._progress.start()
+            self._task = self._progress.add_task(name, total=len(ROUND_STAGES), completed=len(self.seconds))
+        self._progress.update(self._task, description=name, completed=len(self.seconds))
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        self._show(name)
+        started = time.perf_counter()
+        yield
+        seconds = time.perf_counter() - started
+        self.seconds[name] = seconds
+        if self.large:
+            self._show(name)
+            if self._progress is not None and name == ROUND_STAGES[-1]:
+                self._progress.update(self._task, completed=len(ROUND_STAGES), description="done")
+            for done, secs in self._pending_logs():
+                self.log(f"round={self.round_id} stage={done.replace(' ', '_')} seconds={secs:.2f} decisions={self.decisions}")
+
+    def _pending_logs(self) -> list[tuple[str, float]]:
+        # stages that finished before the round size was known (scoring) are logged late
+        logged = getattr(self, "_logged", set())
+        out = [(k, v) for k, v in self.seconds.items() if k not in logged]
+        logged.update(k for k, _ in out)
+        self._logged = logged
+        return out
+
+    def close(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+
+    def __enter__(self) -> "RoundStages":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 class Oracle:
     """Binds settings, chain, contracts, store and documents for running rounds."""
 
@@ -161,14 +247,28 @@ class Oracle:
         return max(stored, onchain) + 1
 
     # -- build ---------------------------------------------------------------
-    def build_round(self, source: DecisionSource, round_id: int, kind: str = "weekly") -> tuple[bool, batchfile.Batch | None]:
-        """Score and store the round unless it is already built; returns (built_now, batch)."""
-        # A round holds millions of small objects; the cyclic GC would rescan them over
-        # and over (measured: -27% CPU for a 100k round with it paused).
-        with GcPaused():
-            return self._build_round(source, round_id, kind)
+    def build_round(
+        self, source: DecisionSource, round_id: int, kind: str = "weekly", stages: RoundStages | None = None
+    ) -> tuple[bool, batchfile.Batch | None]:
+        """Score and store the round unless it is already built; returns (built_now, batch).
 
-    def _build_round(self, source: DecisionSource, round_id: int, kind: str) -> tuple[bool, batchfile.Batch | None]:
+        ``stages`` (made here if not given) times the stages and, for large rounds,
+        shows their progress and logs one line per stage.
+        """
+        own = stages is None
+        stages = stages or RoundStages(self.log, round_id)
+        try:
+            # A round holds millions of small objects; the cyclic GC would rescan them over
+            # and over (measured: -27% CPU for a 100k round with it paused).
+            with GcPaused():
+                return self._build_round(source, round_id, kind, stages)
+        finally:
+            if own:
+                stages.close()
+
+    def _build_round(
+        self, source: DecisionSource, round_id: int, kind: str, stages: RoundStages
+    ) -> tuple[bool, batchfile.Batch | None]:
         try:
             existing = self.store.get_round(round_id)
         except NotFound:
@@ -185,72 +285,80 @@ class Oracle:
         self.store.create_round(round_id, source.segment, kind, model_version, policy_version)
         started = time.perf_counter()
         week = len([r for r in self.store.rounds(segment=source.segment, kind="weekly") if r.round_id < round_id])
-        scored = source.decisions(round_id, week)
-        if not scored.decisions:
+        with stages.stage("scoring"):
+            scored = source.decisions(round_id, week)
+            cols = scored.columns
+            n = len(cols)
+            stages.decisions = n
+        if not n:
             raise OracleError(f"round {round_id}: the source produced no decisions")
-        self.log(f"round {round_id}: scored {len(scored.decisions):,} {source.segment}s in {time.perf_counter() - started:.1f}s (data as of {scored.as_of})")
+        self.log(f"round {round_id}: scored {n:,} {source.segment}s in {time.perf_counter() - started:.1f}s (data as of {scored.as_of})")
 
+        # Column by column: no per-merchant objects between the scorer's arrays and
+        # the store's rows (leaf layout: ledger.leaf.LeafColumns).
         pseudonyms = self.pseudonyms
-        merchant_rows = []
-        keys = []
-        for d in scored.decisions:
-            key = pseudonyms.merchant_key(d.merchant_id)
-            keys.append(key)
-            merchant_rows.append(MerchantRow(merchant_id=d.merchant_id, merchant_key=key, segment=source.segment, industry=d.industry, region=d.region))
-        self.store.upsert_merchants(merchant_rows)
-        previous = self.store.latest_leaf_hashes(round_id)
-        leaves = []
-        salts = []
-        for d, key in zip(scored.decisions, keys):
-            salt = pseudonyms.feature_salt(d.merchant_id, round_id)
-            salts.append(salt)
-            leaves.append(
-                DecisionLeaf(
-                    merchant_key=key,
-                    round=round_id,
-                    score=d.score,
-                    limit_cny=d.limit_cny,
-                    product_mask=d.product_mask,
-                    reason_codes=d.reason_codes,
-                    model_version=model_version,
-                    policy_version=policy_version,
-                    feature_commitment=feature_commitment(salt, d.feature_bytes),
-                    prev_leaf_hash=previous.get(key, ZERO_HASH),
-                )
-            )
-        batch = batchfile.build_batch(leaves, source.segment, self.chain.chain_id, as_of=scored.as_of)
-        data = batchfile.to_bytes(batch)
-        batch_hash = self.documents.put(data)
-        nodes = batch.tree.nodes  # root first; leaf i sits at tree_indices[i]
-        tree_indices = batch.tree.tree_indices
-        rows = [
-            DecisionRow(
-                round_id=round_id,
-                leaf_index=i,
-                tree_index=tree_indices[i],
-                merchant_key=leaf.merchant_key,
-                merchant_id=d.merchant_id,
-                score=leaf.score,
-                limit_cny=leaf.limit_cny,
-                product_mask=leaf.product_mask,
-                reason_codes=leaf.reason_codes,
+        ids = cols.merchant_id
+        with stages.stage("merchants"):
+            keys = pseudonyms.merchant_keys(ids)
+            self.store.upsert_merchant_columns(source.segment, ids, keys, cols.industry, cols.region)
+        with stages.stage("leaves"):
+            previous = self.store.latest_leaf_hashes(round_id)
+            prev_hashes = [previous.get(k, ZERO_HASH) for k in keys] if previous else [ZERO_HASH] * n
+            del previous
+            salts = pseudonyms.feature_salts(ids, round_id)
+            commitments = feature_commitments(salts, cols.feature_bytes)
+            leaves = LeafColumns(
+                merchant_key=keys,
+                round=round_id,
+                score=cols.score,
+                limit_cny=cols.limit_cny,
+                product_mask=cols.product_mask,
+                reason_codes=cols.reason_codes,
                 model_version=model_version,
                 policy_version=policy_version,
-                feature_commitment=leaf.feature_commitment,
-                prev_leaf_hash=leaf.prev_leaf_hash,
-                leaf_hash=nodes[tree_indices[i]],
-                feature_salt=salt,
-                feature_bytes=d.feature_bytes,
-                status=d.status,
+                feature_commitment=commitments,
+                prev_leaf_hash=prev_hashes,
             )
-            for i, (leaf, d, salt) in enumerate(zip(leaves, scored.decisions, salts))
-        ]
+        with stages.stage("tree"):
+            batch = batchfile.build_batch(leaves, source.segment, self.chain.chain_id, as_of=scored.as_of)
+        with stages.stage("batch file"):
+            data = batchfile.to_bytes(batch)
+            batch_hash = self.documents.put(data)
+            del data
+        tree = batch.tree
+        nodes = b"".join(tree.nodes)
+        tree_indices = tree.tree_indices
         crash_point("after_tree")
-        self.store.save_built_round(
-            round_id, rows, b"".join(batch.tree.nodes), batch.root, batch_hash, str(self.documents.path_for(batch_hash))
-        )
+        with stages.stage("store"):
+            node_list = tree.nodes
+            r0, r1, r2, r3 = cols.reason_codes
+            self.store.save_built_round_columns(
+                round_id,
+                {
+                    "tree_index": tree_indices,
+                    "merchant_key": keys,
+                    "merchant_id": ids,
+                    "score": cols.score,
+                    "limit_cny": cols.limit_cny,
+                    "product_mask": cols.product_mask,
+                    "reason1": r0,
+                    "reason2": r1,
+                    "reason3": r2,
+                    "reason4": r3,
+                    "feature_commitment": commitments,
+                    "prev_leaf_hash": prev_hashes,
+                    "leaf_hash": [node_list[t] for t in tree_indices],
+                    "feature_salt": salts,
+                    "feature_bytes": cols.feature_bytes,
+                    "status": cols.status,
+                },
+                nodes,
+                batch.root,
+                batch_hash,
+                str(self.documents.path_for(batch_hash)),
+            )
         self.log(
-            f"round {round_id}: built {len(rows):,} decisions, root 0x{batch.root.hex()}, batch file sha256:{batch_hash.hex()}"
+            f"round {round_id}: built {n:,} decisions, root 0x{batch.root.hex()}, batch file sha256:{batch_hash.hex()}"
         )
         return True, batch
 
@@ -359,8 +467,10 @@ class Oracle:
     # -- the whole round ---------------------------------------------------
     def run_round(self, source: DecisionSource, round_id: int | None = None, kind: str = "weekly") -> RoundResult:
         round_id = round_id if round_id is not None else self.resume_or_next(source.segment, kind)
-        built_now, _ = self.build_round(source, round_id, kind)
-        anchored_now = self.anchor_round(round_id)
+        with RoundStages(self.log, round_id) as stages:
+            built_now, _ = self.build_round(source, round_id, kind, stages=stages)
+            with stages.stage("anchor"):
+                anchored_now = self.anchor_round(round_id)
         self.confirm_round(round_id)
         stored = self.store.get_round(round_id)
         anchor = self.store.get_anchor(round_id)

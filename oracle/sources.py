@@ -32,11 +32,103 @@ class ScoredDecision:
 
 
 @dataclass(frozen=True)
-class ScoredRound:
-    """A round's decisions and the date their data window ends."""
+class DecisionColumns:
+    """A round's decisions column by column (the fast path: no per-merchant objects).
 
-    as_of: str
-    decisions: list[ScoredDecision]
+    Every column is a list of plain Python values of the same length, in the
+    round's input order; ``reason_codes`` is four such columns (first to fourth
+    code). ``industry``/``region`` entries may be None.
+    """
+
+    merchant_id: list[str]
+    score: list[int]
+    limit_cny: list[int]
+    product_mask: list[int]
+    reason_codes: tuple[list[int], list[int], list[int], list[int]]
+    feature_bytes: list[bytes]
+    status: list[str]
+    industry: list[str | None]
+    region: list[str | None]
+
+    def __len__(self) -> int:
+        return len(self.merchant_id)
+
+    def __post_init__(self) -> None:
+        n = len(self.merchant_id)
+        if len(self.reason_codes) != 4:
+            raise ValueError("reason_codes: expected four columns")
+        for name in ("score", "limit_cny", "product_mask", "feature_bytes", "status", "industry", "region"):
+            if len(getattr(self, name)) != n:
+                raise ValueError(f"{name}: {len(getattr(self, name))} values for {n} merchants")
+        for j, col in enumerate(self.reason_codes):
+            if len(col) != n:
+                raise ValueError(f"reason_codes[{j}]: {len(col)} values for {n} merchants")
+
+    @classmethod
+    def from_decisions(cls, decisions: list[ScoredDecision]) -> "DecisionColumns":
+        codes = [d.reason_codes for d in decisions]
+        if any(len(c) != 4 for c in codes):
+            raise ValueError("reason_codes: expected four codes per decision")
+        return cls(
+            merchant_id=[d.merchant_id for d in decisions],
+            score=[d.score for d in decisions],
+            limit_cny=[d.limit_cny for d in decisions],
+            product_mask=[d.product_mask for d in decisions],
+            reason_codes=tuple(list(c) for c in zip(*codes)) if codes else ([], [], [], []),  # type: ignore[arg-type]
+            feature_bytes=[d.feature_bytes for d in decisions],
+            status=[d.status for d in decisions],
+            industry=[d.industry for d in decisions],
+            region=[d.region for d in decisions],
+        )
+
+    def to_decisions(self) -> list[ScoredDecision]:
+        return [
+            ScoredDecision(m, s, lim, pm, (r0, r1, r2, r3), fb, st, ind, reg)
+            for m, s, lim, pm, r0, r1, r2, r3, fb, st, ind, reg in zip(
+                self.merchant_id, self.score, self.limit_cny, self.product_mask, *self.reason_codes,
+                self.feature_bytes, self.status, self.industry, self.region,
+            )
+        ]
+
+
+class ScoredRound:
+    """A round's decisions and the date their data window ends.
+
+    Made from ``decisions`` (a list of :class:`ScoredDecision`) or from ``columns``
+    (:class:`DecisionColumns`, what the scoring engine produces); the other form is
+    derived on first use. The oracle's round build reads :attr:`columns`.
+    """
+
+    __slots__ = ("as_of", "_decisions", "_columns")
+
+    def __init__(
+        self, as_of: str, decisions: list[ScoredDecision] | None = None, columns: DecisionColumns | None = None
+    ) -> None:
+        if decisions is None and columns is None:
+            raise TypeError("ScoredRound needs decisions or columns")
+        self.as_of = as_of
+        self._decisions = decisions
+        self._columns = columns
+
+    @property
+    def decisions(self) -> list[ScoredDecision]:
+        if self._decisions is None:
+            assert self._columns is not None
+            self._decisions = self._columns.to_decisions()
+        return self._decisions
+
+    @property
+    def columns(self) -> DecisionColumns:
+        if self._columns is None:
+            assert self._decisions is not None
+            self._columns = DecisionColumns.from_decisions(self._decisions)
+        return self._columns
+
+    def __len__(self) -> int:
+        return len(self._columns) if self._columns is not None else len(self._decisions or ())
+
+    def __repr__(self) -> str:
+        return f"ScoredRound(as_of={self.as_of!r}, {len(self):,} decisions)"
 
 
 class DecisionSource(Protocol):
