@@ -33,3 +33,47 @@ def serve(
         config = ApiConfig(domain=domain)
     typer.echo(f"credit-ledger API on http://{host}:{port}/docs (chain {settings.rpc_url}, store {settings.database_url})")
     uvicorn.run(create_app(settings, config), host=host, port=port, log_level=log_level, workers=1)
+
+
+DEV_CHAIN_IDS = (31337, 1337)
+
+
+@app.command("login")
+def login(
+    url: str = typer.Option("http://127.0.0.1:8000", help="The API's base URL."),
+    demo_merchant: int = typer.Option(None, min=1, max=5, help="Sign in as demo merchant 1-5 (development keys)."),
+    role: str = typer.Option(None, help="Sign in as a staff role's development account: auditor, regulator, admin, ..."),
+) -> None:
+    """Print a Bearer token, signing in with a DEVELOPMENT key (demo only; refused on other chains).
+
+    Example: ``TOKEN=$(credit-ledger api login --demo-merchant 1)`` then
+    ``curl -H "Authorization: Bearer $TOKEN" http://127.0.0.1:8000/merchant/history``.
+    """
+    import httpx
+
+    from api.client import SignInError, sign_in
+    from ledger.accounts import FIRST_DEV_MERCHANT_INDEX, RoleAccounts, dev_account
+    from ledger.roles import Role
+
+    if (demo_merchant is None) == (role is None):
+        typer.echo("give exactly one of --demo-merchant N or --role NAME", err=True)
+        raise typer.Exit(2)
+    if demo_merchant is not None:
+        account = dev_account(FIRST_DEV_MERCHANT_INDEX + demo_merchant - 1)
+    else:
+        by_key = {r.key: r for r in Role}
+        if role not in by_key:
+            typer.echo(f"unknown role {role!r}; one of {', '.join(sorted(by_key))}", err=True)
+            raise typer.Exit(2)
+        account = RoleAccounts.development()[by_key[role]]
+    try:
+        with httpx.Client(base_url=url, timeout=30) as client:
+            chain_id = client.get("/auth/nonce").json().get("chainId")
+            if chain_id not in DEV_CHAIN_IDS:
+                typer.echo(f"the API's chain is {chain_id}: development keys are only for local chains", err=True)
+                raise typer.Exit(2)
+            reply = sign_in(client, account)
+    except (httpx.HTTPError, SignInError) as exc:
+        typer.echo(f"sign-in failed: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(reply["token"])

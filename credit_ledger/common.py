@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import sys
+import warnings
 from typing import NoReturn
 
 import typer
 from rich.console import Console
 
 from ledger.config import ConfigError, Settings
+
+# siwe 4.4's grammar restates RFC 5234's core rules; abnf warns about it on every import.
+warnings.filterwarnings("ignore", message=r"rule '.*' redefines", module="abnf")
 
 #: Wide enough for hashes in tables when piped (rich assumes 80 columns without a terminal).
 console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160)

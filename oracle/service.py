@@ -28,6 +28,7 @@ import signal
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Callable, TypeVar
@@ -111,7 +112,7 @@ class RoundResult:
 PROGRESS_MIN_DECISIONS = 5_000
 """Rounds above this many decisions show stage progress and log one line per stage."""
 
-ROUND_STAGES = ("scoring", "merchants", "leaves", "tree", "batch file", "store", "anchor")
+ROUND_STAGES = ("scoring", "merchants", "leaves", "tree", "batch file", "merchants store", "store", "anchor")
 
 
 class RoundStages:
@@ -300,31 +301,44 @@ class Oracle:
         ids = cols.merchant_id
         with stages.stage("merchants"):
             keys = pseudonyms.merchant_keys(ids)
-            self.store.upsert_merchant_columns(source.segment, ids, keys, cols.industry, cols.region)
-        with stages.stage("leaves"):
-            previous = self.store.latest_leaf_hashes(round_id)
-            prev_hashes = [previous.get(k, ZERO_HASH) for k in keys] if previous else [ZERO_HASH] * n
-            del previous
-            salts = pseudonyms.feature_salts(ids, round_id)
-            commitments = feature_commitments(salts, cols.feature_bytes)
-            leaves = LeafColumns(
-                merchant_key=keys,
-                round=round_id,
-                score=cols.score,
-                limit_cny=cols.limit_cny,
-                product_mask=cols.product_mask,
-                reason_codes=cols.reason_codes,
-                model_version=model_version,
-                policy_version=policy_version,
-                feature_commitment=commitments,
-                prev_leaf_hash=prev_hashes,
+        # The merchant upsert is its own transaction (as before); it runs on a second
+        # thread while this one derives the leaves, the tree and the batch file:
+        # SQLite does its B-tree work without the GIL. Joined before the crash point,
+        # so a crash there finds the merchants stored exactly as before.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="upsert-merchants") as pool:
+            upserted = pool.submit(
+                self.store.upsert_merchant_columns, source.segment, ids, keys, cols.industry, cols.region
             )
-        with stages.stage("tree"):
-            batch = batchfile.build_batch(leaves, source.segment, self.chain.chain_id, as_of=scored.as_of)
-        with stages.stage("batch file"):
-            data = batchfile.to_bytes(batch)
-            batch_hash = self.documents.put(data)
-            del data
+            try:
+                with stages.stage("leaves"):
+                    previous = self.store.latest_leaf_hashes(round_id)
+                    prev_hashes = [previous.get(k, ZERO_HASH) for k in keys] if previous else [ZERO_HASH] * n
+                    del previous
+                    salts = pseudonyms.feature_salts(ids, round_id)
+                    commitments = feature_commitments(salts, cols.feature_bytes)
+                    leaves = LeafColumns(
+                        merchant_key=keys,
+                        round=round_id,
+                        score=cols.score,
+                        limit_cny=cols.limit_cny,
+                        product_mask=cols.product_mask,
+                        reason_codes=cols.reason_codes,
+                        model_version=model_version,
+                        policy_version=policy_version,
+                        feature_commitment=commitments,
+                        prev_leaf_hash=prev_hashes,
+                    )
+                with stages.stage("tree"):
+                    batch = batchfile.build_batch(leaves, source.segment, self.chain.chain_id, as_of=scored.as_of)
+                with stages.stage("batch file"):
+                    data = batchfile.to_bytes(batch)
+                    batch_hash = self.documents.put(data)
+                    del data
+            except BaseException:
+                upserted.cancel()  # leaving the pool's block waits for a running upsert
+                raise
+            with stages.stage("merchants store"):
+                upserted.result()  # re-raises the upsert's error (e.g. MerchantConflict)
         tree = batch.tree
         nodes = b"".join(tree.nodes)
         tree_indices = tree.tree_indices

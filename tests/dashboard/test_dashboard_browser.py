@@ -174,6 +174,9 @@ def test_dashboard_demo_sign_in_trajectory_badges_and_tampering(browser: Any, ba
     ctx, page, watch = _new_page(browser, base_url, viewport={"width": 1280, "height": 900})
 
     # -- sign in with demo merchant 1 (dev account 10) ----------------------------------
+    page.goto(base_url + "/dashboard")
+    page.wait_for_function("() => document.getElementById('demo-merchant').options[0].text.includes('0x')")
+    _shot(page, "dashboard-signin.png")
     _sign_in_demo(page, base_url, 0)
     state = page.evaluate("() => window.__dashboard")
     assert state["session"]["method"] == "demo"

@@ -72,6 +72,7 @@
       "err.expired": "会话已过期，请重新登录。",
       "err.libs": "页面依赖的本地库未能加载：{names}。请在仓库根目录运行 npm ci（或 make install）后刷新本页。",
       "err.noEthers": "签名库 ethers 未加载，无法登录。",
+      "err.demoChain": "链 {chain} 不是开发链，演示密钥不可用。",
       "err.rejected": "您在钱包中取消了签名。",
       "err.generic": "出错了：{message}",
       "err.network": "无法连接到服务器。",
@@ -216,6 +217,7 @@
       "err.expired": "Your session expired; sign in again.",
       "err.libs": "Local libraries failed to load: {names}. Run npm ci (or make install) at the repository root, then reload.",
       "err.noEthers": "The signing library (ethers) did not load; sign-in is unavailable.",
+      "err.demoChain": "Chain {chain} is not a development chain; demo keys are not available.",
       "err.rejected": "You declined the signature in your wallet.",
       "err.generic": "Something went wrong: {message}",
       "err.network": "The server cannot be reached.",
@@ -645,6 +647,7 @@
       .then(function (nonce) {
         if (nonce.chainId === null || nonce.chainId === undefined) throw new UiError("err.chain");
         state.chainId = nonce.chainId;
+        if (method === "demo" && !isDevChain()) throw new UiError("err.demoChain", { chain: nonce.chainId });
         var now = new Date();
         message = siweMessage({
           domain: window.location.host, // the API checks this against the Host it was reached at
@@ -939,7 +942,7 @@
     var v = verificationOf(d.round);
     var li = h("li", { class: "round", id: "round-" + d.round, dataset: { round: String(d.round), verified: v.status } });
     li.append(
-      h("div", { class: "round-head" }, h("h3", { text: t("round.title", { n: d.round }) }), badge(d.round)),
+      h("div", { class: "round-head" }, h("h4", { text: t("round.title", { n: d.round }) }), badge(d.round)),
       h("div", { class: "figures" },
         h("div", { class: "figure" },
           h("span", { class: "figure-label", text: t("round.score") }),
@@ -1021,7 +1024,7 @@
     var scoreName = t("chart.score"), limitName = t("chart.limit");
     chart.setOption({
       animation: !reducedMotion,
-      aria: { enabled: true },
+      aria: { enabled: false }, // the container's own aria-label (in the page's language) and the round list below
       textStyle: { fontFamily: getComputedStyle(document.body).fontFamily },
       grid: { left: 8, right: 8, top: 56, bottom: 8, containLabel: true },
       legend: { top: 0, left: "center", data: [scoreName, limitName] },
@@ -1285,7 +1288,7 @@
     var revenueName = t("chart.revenue"), ordersName = t("chart.orders");
     chart.setOption({
       animation: !reducedMotion,
-      aria: { enabled: true },
+      aria: { enabled: false },
       textStyle: { fontFamily: getComputedStyle(document.body).fontFamily },
       grid: { left: 8, right: 8, top: 56, bottom: 8, containLabel: true },
       legend: { top: 0, data: [revenueName, ordersName] },
