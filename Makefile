@@ -16,9 +16,9 @@ install: $(PY_STAMP) $(NPM_STAMP)
 # The dashboard's browser tests drive Debian's Chromium (Playwright cannot download
 # its own browser from the package registries).
 browser:
-	@command -v chromium >/dev/null 2>&1 || { \
-	  echo "installing Debian's chromium for the dashboard tests"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+	@{ command -v chromium >/dev/null 2>&1 && fc-list 2>/dev/null | grep -qi wqy; } || { \
+	  echo "installing Debian's chromium and a CJK font for the dashboard tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-microhei; }
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)

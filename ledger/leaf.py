@@ -482,7 +482,16 @@ class LeafColumns(Sequence[DecisionLeaf]):
     def hashes(self) -> list[bytes]:
         """:func:`leaf_hash` of every leaf, in order."""
         k = keccak256
-        return [k(k(e)) for e in encode_columns(self)]
+        pack = _pack
+        rnd, mv, pv = self.round, self.model_version, self.policy_version
+        c0, c1, c2, c3 = self.reason_codes
+        return [
+            k(k(pack(mk, rnd, s, lim, pm, a, b, c, d, mv, pv, fc, prev)))
+            for mk, s, lim, pm, a, b, c, d, fc, prev in zip(
+                self.merchant_key, self.score, self.limit_cny, self.product_mask, c0, c1, c2, c3,
+                self.feature_commitment, self.prev_leaf_hash,
+            )
+        ]  # fmt: skip
 
     def values_json(self) -> list[str]:
         """Each leaf's :meth:`DecisionLeaf.to_values` as compact JSON text.

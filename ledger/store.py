@@ -916,10 +916,10 @@ class Store:
         for name, column in (("industry", industries), ("region", regions)):
             if not set(map(type, column)) <= {str, type(None)}:
                 raise InvalidData(f"{name}: expected strings or None")
-        nones = itertools.repeat(None, n)
         return self._upsert(
-            merchant_ids, merchant_keys, itertools.repeat(segment, n), industries, regions, nones, nones
-        )
+            merchant_ids, merchant_keys, itertools.repeat(segment, n), industries, regions,
+            itertools.repeat(None, n), itertools.repeat(None, n),
+        )  # fmt: skip
 
     def _upsert(
         self,
@@ -945,6 +945,7 @@ class Store:
                 stored = self._stored_merchants(conn, ids)
                 inserts: list[tuple[Any, ...]] = []
                 updates: list[tuple[Any, ...]] = []
+                skipped = 0
                 for mid, key, seg, ind, reg, acct, made in zip(ids, keys, segments, industries, regions, accounts, created):
                     old = stored.get(mid)
                     if old is None:
@@ -957,7 +958,11 @@ class Store:
                         raise MerchantConflict(f"merchant {mid!r} is bound to key 0x{old_key.hex()}")
                     if seg != old_seg or ind != old_ind or reg != old_reg or (acct is not None and acct != old_acct):
                         updates.append((seg, ind, reg, acct, now, mid))
+                    else:
+                        skipped += 1
                 del stored
+                if len(inserts) + len(updates) + skipped != n:  # pragma: no cover - columns of unequal length
+                    raise InvalidData("merchant columns: lengths differ")
                 if inserts:
                     self._executemany(conn, _MERCHANT_INSERT, _MERCHANT_INSERT_NAMES, inserts)
                 if updates:

@@ -723,6 +723,12 @@
       .catch(function (err) {
         if (generation !== loadGeneration) return;
         if (err instanceof ApiError && err.status === 401) { signOut("err.expired"); return; }
+        if (err instanceof ApiError && err.status === 403) {
+          // e.g. the account was unbound or rotated on-chain since sign-in
+          signOut(null);
+          setStatus(errorText(err), true);
+          return;
+        }
         state.errors.push(errorText(err));
         showAlert(errorText(err));
       });
