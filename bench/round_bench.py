@@ -1,4 +1,4 @@
-"""Benchmark: one oracle round of N merchants, stage by stage, as one table.
+"""Benchmark: oracle rounds of N merchants, stage by stage, one table per round.
 
     .venv/bin/python bench/round_bench.py                 # N = 100,000
     .venv/bin/python bench/round_bench.py --n 1000000     # the real target
@@ -15,16 +15,19 @@ What runs (everything real, on a fresh anvil node and a SQLite store in a temp d
    ``scoring.build_features(data, scoring.validate(data))`` and tiling it with new
    merchant ids (60 days of raw data for 1M merchants is a data-generation cost,
    not a round cost; untimed). Timed: ``scoring.score_columns`` on the N rows, and
-   the conversion of its columns to ``ScoredDecision`` objects (the same code as
-   ``ScoringSource.decisions``, run standalone because that method also generates
-   the raw data).
+   the conversion of its columns to ``DecisionColumns`` (``oracle.scoring_source.
+   decision_columns``, the code ``ScoringSource.decisions`` runs, standalone because
+   that method also generates the raw data).
 3. ``Oracle.build_round`` driven by a ``DecisionSource`` that hands it those
-   decisions, its parts timed IN PLACE: the bench wraps the bulk calls the method
-   makes (``active_versions``, ``Store.upsert_merchants``, ``Store.latest_leaf_hashes``,
-   ``oracle.batch.build_batch``, ``MerkleTree.build``, ``oracle.batch.to_bytes``,
-   ``DocumentStore.put``, ``Store.save_built_round``) with timestamp marks, and
-   the per-merchant loops in between are the gaps between marks. No per-leaf
-   wrapper, so the instrumented run costs what an uninstrumented one does.
+   columns, its parts timed IN PLACE: the bench wraps the bulk calls the method
+   makes (``active_versions``, ``Pseudonymizer.merchant_keys``/``feature_salts``,
+   ``Store.upsert_merchant_columns`` (on a second thread), ``Store.latest_leaf_hashes``,
+   ``feature_commitments``, ``oracle.batch.build_batch``, ``LeafColumns.hashes``,
+   ``MerkleTree.build``, ``oracle.batch.to_bytes``, ``DocumentStore.put``,
+   ``Store.save_built_round_columns``) with timestamp marks; the gaps between marks
+   are the rest. No per-leaf wrapper, so the instrumented run costs what an
+   uninstrumented one does. ``--rounds`` (2) repeats this for the same merchants:
+   round 1 inserts every merchant, round 2 is the weekly case (all known, chained).
 4. Not part of ``build_round`` (the oracle regenerates proofs from the stored
    node array on demand): ``MerkleTree.all_proofs`` on the round's tree.
 5. ``Oracle.anchor_round``: one ``anchorBatch`` transaction, mined by anvil.
