@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -1500,13 +1500,65 @@ class Store:
             )
             return [_decision_from_db(r) for r in result]
 
-    def latest_leaf_hashes(self, before_round: int) -> dict[bytes, bytes]:
+    def latest_leaf_hashes(
+        self, before_round: int, merchant_keys: Collection[bytes] | None = None
+    ) -> dict[bytes, bytes]:
         """merchant key -> leaf hash of its latest decision in a round before ``before_round``.
 
         The oracle chains each new leaf to this (``prev_leaf_hash``), so a merchant's
         history is a hash chain even when it skips rounds.
+
+        Without ``merchant_keys`` this is one GROUP BY over every earlier decision,
+        which grows every week. With them (the oracle's case) it reads the most
+        recent rounds newest first, a whole round at a time, until it has read one
+        that holds at least half of the wanted keys (last week's round, normally),
+        then looks the still-missing keys (new merchants, merchants that skipped
+        rounds) up through the (merchant_key, round_id) index. Both give the same
+        answer for the wanted keys: a key found in a scanned round is found at its
+        newest round, since every round between that one and ``before_round`` was
+        scanned; a key not found has its latest decision further back.
         """
         before = _int(before_round, "before_round")
+        if merchant_keys is None:
+            return self._latest_leaf_hashes_all(before)
+        wanted = {bytes(k) for k in merchant_keys}
+        found: dict[bytes, bytes] = {}
+        if not wanted:
+            return found
+        earlier = sa.select(rounds.c.round_id, rounds.c.decision_count).where(
+            rounds.c.round_id < before, rounds.c.status != "pending"
+        ).order_by(rounds.c.round_id.desc())
+        with self._read() as conn:
+            for round_id, count in conn.execute(earlier).all():
+                rows = conn.execute(
+                    sa.select(decisions.c.merchant_key, decisions.c.leaf_hash).where(decisions.c.round_id == round_id)
+                )
+                for key, leaf_hash in rows:
+                    key = bytes(key)
+                    if key in wanted and key not in found:
+                        found[key] = bytes(leaf_hash)
+                if count * 2 >= len(wanted) or len(found) == len(wanted):
+                    break
+            missing = [k for k in wanted if k not in found]
+            for chunk in _chunks(missing, 500):
+                latest = (
+                    sa.select(decisions.c.merchant_key, sa.func.max(decisions.c.round_id).label("last_round"))
+                    .where(decisions.c.merchant_key.in_(chunk), decisions.c.round_id < before)
+                    .group_by(decisions.c.merchant_key)
+                    .subquery()
+                )
+                stmt = sa.select(decisions.c.merchant_key, decisions.c.leaf_hash).join(
+                    latest,
+                    sa.and_(
+                        decisions.c.merchant_key == latest.c.merchant_key,
+                        decisions.c.round_id == latest.c.last_round,
+                    ),
+                )
+                for key, leaf_hash in conn.execute(stmt):
+                    found[bytes(key)] = bytes(leaf_hash)
+        return found
+
+    def _latest_leaf_hashes_all(self, before: int) -> dict[bytes, bytes]:
         latest = (
             sa.select(decisions.c.merchant_key, sa.func.max(decisions.c.round_id).label("last_round"))
             .where(decisions.c.round_id < before)

@@ -311,7 +311,7 @@ class Oracle:
             )
             try:
                 with stages.stage("leaves"):
-                    previous = self.store.latest_leaf_hashes(round_id)
+                    previous = self.store.latest_leaf_hashes(round_id, keys)
                     prev_hashes = [previous.get(k, ZERO_HASH) for k in keys] if previous else [ZERO_HASH] * n
                     del previous
                     salts = pseudonyms.feature_salts(ids, round_id)
