@@ -1528,14 +1528,17 @@ class Store:
         earlier = sa.select(rounds.c.round_id, rounds.c.decision_count).where(
             rounds.c.round_id < before, rounds.c.status != "pending"
         ).order_by(rounds.c.round_id.desc())
+        # Plain text SQL: the raw driver values skip SQLAlchemy's per-value
+        # LargeBinary processing, which dominates a million-row scan.
+        scan = sa.text("SELECT merchant_key, leaf_hash FROM decisions WHERE round_id = :round_id")
         with self._read() as conn:
-            for round_id, count in conn.execute(earlier).all():
-                rows = conn.execute(
-                    sa.select(decisions.c.merchant_key, decisions.c.leaf_hash).where(decisions.c.round_id == round_id)
-                )
-                for key, leaf_hash in rows:
-                    key = bytes(key)
-                    if key in wanted and key not in found:
+            history = conn.execute(earlier).all()
+            if not history:
+                return found
+            for round_id, count in history:
+                in_round = {bytes(k): h for k, h in conn.execute(scan, {"round_id": round_id}) if bytes(k) in wanted}
+                for key, leaf_hash in in_round.items():
+                    if key not in found:
                         found[key] = bytes(leaf_hash)
                 if count * 2 >= len(wanted) or len(found) == len(wanted):
                     break
