@@ -1,7 +1,7 @@
 """Publishing model versions and policy parameter sets to the registries.
 
 Both are idempotent: a model whose artifact hash is already registered is found by
-its ``ModelRegistered`` event, and a policy whose hash is already proposed is found
+``ModelRegistry.versionOfArtifact``, and a policy whose hash is already proposed is found
 by its ``PolicyProposed`` event, so re-running a publish step never registers twice.
 Policy activation goes through the TimelockController: schedule now, execute after
 the delay (on a development chain the demo may fast-forward the clock, and says so).
@@ -35,11 +35,9 @@ def segment_id(segment: str) -> int:
 
 
 def find_model_version(contracts: LedgerContracts, artifact_hash: bytes) -> int | None:
-    logs = contracts.models.events.ModelRegistered.get_logs(from_block=contracts.deployment.deployment_block)
-    for log in logs:
-        if bytes(log["args"]["artifactHash"]) == artifact_hash:
-            return int(log["args"]["version"])
-    return None
+    """The version registered with ``artifact_hash``, or None (the registry keeps the index)."""
+    version = int(contracts.models.functions.versionOfArtifact(artifact_hash).call())
+    return version or None
 
 
 def publish_model(
