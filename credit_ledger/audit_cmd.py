@@ -90,7 +90,7 @@ def replay_cmd(
         from oracle.documents import DocumentStore
 
         try:
-            accounts = RoleAccounts.from_keys_file(settings.keys_file) if settings.keys_file else RoleAccounts.development()
+            accounts = RoleAccounts.configured(settings.keys_file)
             recorded = record_audit(contracts, accounts[Role.AUDITOR], report, DocumentStore(settings.documents_dir).put)
         except (ChainError, ReplayError, KeyError_) as exc:
             _cannot_run(f"could not record the audit: {exc}")

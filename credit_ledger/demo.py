@@ -47,9 +47,7 @@ def connect(settings: Settings, log: Callable[[str], None]) -> Chain:
 
 
 def role_accounts(settings: Settings) -> RoleAccounts:
-    if settings.keys_file is not None:
-        return RoleAccounts.from_keys_file(settings.keys_file)
-    return RoleAccounts.development()
+    return RoleAccounts.configured(settings.keys_file)
 
 
 def publish_source(

@@ -70,6 +70,11 @@ class RoleAccounts:
         return cls({role: dev_account(index) for role, index in DEV_ROLE_INDEX.items()})
 
     @classmethod
+    def configured(cls, keys_file: Path | None) -> "RoleAccounts":
+        """The key file's accounts when one is configured, else the development accounts."""
+        return cls.from_keys_file(keys_file) if keys_file is not None else cls.development()
+
+    @classmethod
     def from_keys_file(cls, path: Path) -> "RoleAccounts":
         try:
             raw = json.loads(Path(path).read_text())

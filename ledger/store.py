@@ -1544,35 +1544,14 @@ class Store:
                     break
             missing = [k for k in wanted if k not in found]
             for chunk in _chunks(missing, 500):
-                latest = (
-                    sa.select(decisions.c.merchant_key, sa.func.max(decisions.c.round_id).label("last_round"))
-                    .where(decisions.c.merchant_key.in_(chunk), decisions.c.round_id < before)
-                    .group_by(decisions.c.merchant_key)
-                    .subquery()
-                )
-                stmt = sa.select(decisions.c.merchant_key, decisions.c.leaf_hash).join(
-                    latest,
-                    sa.and_(
-                        decisions.c.merchant_key == latest.c.merchant_key,
-                        decisions.c.round_id == latest.c.last_round,
-                    ),
-                )
+                stmt = _latest_leaf_stmt(decisions.c.merchant_key.in_(chunk), decisions.c.round_id < before)
                 for key, leaf_hash in conn.execute(stmt):
                     found[bytes(key)] = bytes(leaf_hash)
         return found
 
     def _latest_leaf_hashes_all(self, before: int) -> dict[bytes, bytes]:
-        latest = (
-            sa.select(decisions.c.merchant_key, sa.func.max(decisions.c.round_id).label("last_round"))
-            .where(decisions.c.round_id < before)
-            .group_by(decisions.c.merchant_key)
-            .subquery()
-        )
-        stmt = sa.select(decisions.c.merchant_key, decisions.c.leaf_hash).join(
-            latest,
-            sa.and_(decisions.c.merchant_key == latest.c.merchant_key, decisions.c.round_id == latest.c.last_round),
-        )
         with self._read() as conn:
+            stmt = _latest_leaf_stmt(decisions.c.round_id < before)
             return {bytes(k): bytes(h) for k, h in conn.execute(stmt)}
 
     def decisions_in_round(self, round_id: int, *, batch_size: int = 10_000) -> Iterator[DecisionRow]:
@@ -1866,6 +1845,20 @@ class Store:
 # ---------------------------------------------------------------------------
 # helpers
 # ---------------------------------------------------------------------------
+
+
+def _latest_leaf_stmt(*conditions: Any) -> sa.Select[Any]:
+    """(merchant_key, leaf_hash) of each merchant's newest decision among those matching ``conditions``."""
+    latest = (
+        sa.select(decisions.c.merchant_key, sa.func.max(decisions.c.round_id).label("last_round"))
+        .where(*conditions)
+        .group_by(decisions.c.merchant_key)
+        .subquery()
+    )
+    return sa.select(decisions.c.merchant_key, decisions.c.leaf_hash).join(
+        latest,
+        sa.and_(decisions.c.merchant_key == latest.c.merchant_key, decisions.c.round_id == latest.c.last_round),
+    )
 
 
 def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:

@@ -200,9 +200,7 @@ class Oracle:
         self.log = log
         confirmations = int(os.environ.get(CONFIRMATIONS_ENV, "0"))
         self.chain = Chain.connect(settings.rpc_url, expected_chain_id=settings.chain_id, confirmations=confirmations)
-        self.accounts = accounts or (
-            RoleAccounts.from_keys_file(settings.keys_file) if settings.keys_file else RoleAccounts.development()
-        )
+        self.accounts = accounts or RoleAccounts.configured(settings.keys_file)
         self.contracts: LedgerContracts = load(self.chain, AddressBook(settings.address_book_path))
         self.store = Store.open(settings.database_url)
         self.documents = DocumentStore(settings.documents_dir)
