@@ -224,18 +224,23 @@ class Chain:
             raise TransactionReverted("", (), None, f"transaction 0x{bytes(tx_hash).hex()} reverted")
         return receipt
 
-    def wait(self, tx_hash: bytes, timeout: float = 120.0) -> TxReceipt:
-        """Wait for the receipt and for ``self.confirmations`` blocks on top of it."""
+    def wait(self, tx_hash: bytes, timeout: float = 120.0, confirmations: int | None = None) -> TxReceipt:
+        """Wait for the receipt and for ``confirmations`` blocks on top of it.
+
+        ``confirmations`` defaults to ``self.confirmations``; pass 0 for the receipt
+        alone (the oracle waits for confirmations itself, watching for reorgs).
+        """
+        wanted = self.confirmations if confirmations is None else confirmations
         try:
             receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=timeout, poll_latency=0.05)
         except TimeExhausted as exc:
             raise ChainError(f"transaction 0x{tx_hash.hex()} not mined within {timeout:.0f}s") from exc
-        if self.confirmations > 0:
-            target = receipt["blockNumber"] + self.confirmations
+        if wanted > 0:
+            target = receipt["blockNumber"] + wanted
             deadline = time.monotonic() + timeout
             while self.w3.eth.block_number < target:
                 if time.monotonic() > deadline:
-                    raise ChainError(f"transaction 0x{tx_hash.hex()} lacks {self.confirmations} confirmations")
+                    raise ChainError(f"transaction 0x{tx_hash.hex()} lacks {wanted} confirmations")
                 time.sleep(0.2)
         return receipt
 

@@ -13,6 +13,7 @@ to a consortium chain or PostgreSQL is a setting, not a rewrite.
 | ``CREDIT_LEDGER_KEYS_FILE``     | unset: the local node's well-known development accounts |
 | ``CREDIT_LEDGER_DATABASE_URL``  | ``sqlite:///$CREDIT_LEDGER_HOME/ledger.db`` |
 | ``CREDIT_LEDGER_POLICY_DELAY``  | ``3600`` seconds between proposing and applying a policy |
+| ``CREDIT_LEDGER_CONFIRMATIONS`` | ``0``: blocks mined on top of an anchoring transaction's block before the oracle calls its round final |
 """
 
 from __future__ import annotations
@@ -55,6 +56,9 @@ class Settings:
     database_url: str
     policy_delay_seconds: int
     embedded_node: bool = field(default=True)
+    #: Blocks on top of the anchoring block before a round is ``confirmed``. A local
+    #: node that mines on demand needs 0; a chain with reorgs wants its finality depth.
+    confirmations: int = field(default=0)
 
     @classmethod
     def from_env(cls, home: Path | str | None = None) -> "Settings":
@@ -75,6 +79,10 @@ class Settings:
         assert delay is not None
         if delay < 0:
             raise ConfigError("CREDIT_LEDGER_POLICY_DELAY must be >= 0")
+        confirmations = _int_env("CREDIT_LEDGER_CONFIRMATIONS", 0)
+        assert confirmations is not None
+        if confirmations < 0:
+            raise ConfigError("CREDIT_LEDGER_CONFIRMATIONS must be >= 0")
         return cls(
             home=home_path,
             rpc_url=rpc_url,
@@ -84,6 +92,7 @@ class Settings:
             database_url=database_url,
             policy_delay_seconds=delay,
             embedded_node=embedded,
+            confirmations=confirmations,
         )
 
     @property

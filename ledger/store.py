@@ -1426,6 +1426,36 @@ class Store:
         assert result is not None
         return result
 
+    def record_anchor_reorged(self, round_id: int) -> AnchorRow:
+        """The mined anchoring transaction left the chain (a reorg): anchor back to 'sent'.
+
+        Keeps the transaction hash, sender and nonce and clears the block, so the
+        oracle settles it as it does after a crash: it waits if the node still holds
+        the transaction, else sends it again with the recorded nonce. The round goes
+        back to 'anchoring'. Refused once 'confirmed' (final at the configured depth)
+        and a no-op while the anchor is 'sent'.
+        """
+        with self._write() as conn:
+            self._require_round(conn, round_id, lock=True)
+            anchor = self._anchor_row(conn, round_id)
+            if anchor is None:
+                raise InvalidState(f"round {round_id} has no anchor record")
+            if anchor.status == "confirmed":
+                raise AnchorConflict(
+                    f"round {round_id} is confirmed in block {anchor.block_number}; a reorg deeper than the"
+                    " confirmation depth needs an operator"
+                )
+            if anchor.status == "mined":
+                conn.execute(
+                    sa.update(anchors)
+                    .where(anchors.c.round_id == round_id)
+                    .values(status="sent", block_number=None, block_hash=None, gas_used=None, mined_at=None)
+                )
+                self._set_round_status(conn, round_id, "anchoring", anchored_at=None)
+            result = self._anchor_row(conn, round_id)
+        assert result is not None
+        return result
+
     def record_anchor_confirmed(self, round_id: int, confirmations: int) -> AnchorRow:
         """Record the anchor as final with ``confirmations`` blocks; round -> 'confirmed'.
 

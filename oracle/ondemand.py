@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field
 
 from ledger.store import ApplicationRow, NotFound, Store
 from oracle.scoring_source import ScoringSource
-from oracle.service import Oracle, RoundResult
+from oracle.service import UNFINISHED_STATUSES, Oracle, RoundResult
 from oracle.sources import ScoredDecision, ScoredRound
 
 STATUS_PENDING = "decided, anchoring pending"
@@ -157,7 +157,7 @@ class OnDemandDesk:
     def flush(self, force: bool = False) -> RoundResult | None:
         """Anchor the queued decisions as one on-demand round (if due, or ``force``)."""
         with self._lock:
-            unfinished = self.store.rounds(segment=self.scoring.segment, kind="on_demand", status=("pending", "built", "anchoring"))
+            unfinished = self.store.rounds(segment=self.scoring.segment, kind="on_demand", status=UNFINISHED_STATUSES)
             if not unfinished and not (force and self.store.pending_applications(self.scoring.segment, limit=1)) and not self.due():
                 return None
             result = self.oracle.run_round(self.source, kind="on_demand")

@@ -13,7 +13,11 @@ exactly one root on-chain, equal to the stored one, and every decision stored on
   which root), then whether the recorded transaction was mined, and only then sends
   again, reusing the recorded nonce so two anchoring transactions can never both be
   mined.
-* **confirm**: waits for the configured number of confirmations.
+* **confirm**: waits until the configured number of blocks (``Settings.confirmations``,
+  ``CREDIT_LEDGER_CONFIRMATIONS``) sit on top of the anchoring block, watching the
+  receipt meanwhile: a reorg that moves the transaction to another block is
+  recorded, one that drops it sends the round back to **anchor** (same nonce).
+  A round that is anchored but not yet confirmed is resumed like an unfinished one.
 
 For tests and drills, ``CREDIT_LEDGER_CRASH_AT`` (``after_tree``, ``after_send``,
 ``after_receipt``) makes the process SIGKILL itself at that point.
@@ -34,6 +38,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, TypeVar
 
 from eth_account.signers.local import LocalAccount
+from web3.exceptions import TransactionNotFound
 
 from ledger.accounts import FIRST_DEV_MERCHANT_INDEX, RoleAccounts, dev_account
 from ledger.chain import Chain, ChainError
@@ -53,8 +58,11 @@ log_ = logging.getLogger("credit_ledger.oracle")
 
 CRASH_ENV = "CREDIT_LEDGER_CRASH_AT"
 PAUSE_ENV = "CREDIT_LEDGER_PAUSE_AT"  # "point:seconds", for drills that restart the node mid-round
-CONFIRMATIONS_ENV = "CREDIT_LEDGER_CONFIRMATIONS"
 T = TypeVar("T")
+
+
+#: Round states that ``run-round`` resumes instead of starting a new round.
+UNFINISHED_STATUSES = ("pending", "built", "anchoring", "anchored")
 
 
 class OracleError(RuntimeError):
@@ -198,8 +206,9 @@ class Oracle:
     def __init__(self, settings: Settings, log: Callable[[str], None] = print, accounts: RoleAccounts | None = None) -> None:
         self.settings = settings
         self.log = log
-        confirmations = int(os.environ.get(CONFIRMATIONS_ENV, "0"))
-        self.chain = Chain.connect(settings.rpc_url, expected_chain_id=settings.chain_id, confirmations=confirmations)
+        self.chain = Chain.connect(
+            settings.rpc_url, expected_chain_id=settings.chain_id, confirmations=settings.confirmations
+        )
         self.accounts = accounts or RoleAccounts.configured(settings.keys_file)
         self.contracts: LedgerContracts = load(self.chain, AddressBook(settings.address_book_path))
         self.store = Store.open(settings.database_url)
@@ -423,7 +432,7 @@ class Oracle:
         if anchor is not None and anchor.status == "sent":
             if self._pending(anchor.tx_hash):
                 self.log(f"round {round_id}: earlier tx 0x{anchor.tx_hash.hex()} is still pending; waiting for it")
-                with_retries("wait for receipt", lambda: self.chain.wait(anchor.tx_hash), log=self.log)
+                with_retries("wait for receipt", lambda: self.chain.wait(anchor.tx_hash, confirmations=0), log=self.log)
                 return self.anchor_round(round_id, _depth + 1)
             mined_nonce = self.chain.w3.eth.get_transaction_count(oracle.address, "latest")
             if anchor.nonce is not None and mined_nonce <= anchor.nonce:
@@ -448,7 +457,7 @@ class Oracle:
             return self.anchor_round(round_id, _depth + 1)
         self.log(f"round {round_id}: anchoring tx 0x{tx_hash.hex()} sent (nonce {tx_fields['nonce']})")
         crash_point("after_send")
-        receipt = with_retries("wait for receipt", lambda: self.chain.wait(tx_hash), log=self.log)
+        receipt = with_retries("wait for receipt", lambda: self.chain.wait(tx_hash, confirmations=0), log=self.log)
         if receipt["status"] != 1:
             raise OracleError(f"anchoring tx 0x{tx_hash.hex()} reverted (isAnchored={ledger.isAnchored(round_id).call()})")
         crash_point("after_receipt")
@@ -463,18 +472,60 @@ class Oracle:
         except Exception:  # web3 raises TransactionNotFound for unknown hashes
             return False
 
-    def confirm_round(self, round_id: int) -> None:
-        anchor = self.store.get_anchor(round_id)
-        if anchor.status == "confirmed" or anchor.block_number is None:
-            return
+    def _receipt(self, tx_hash: bytes) -> Any:
+        """The transaction's receipt on the node's canonical chain, or None."""
+        try:
+            return self.chain.w3.eth.get_transaction_receipt(tx_hash)
+        except TransactionNotFound:
+            return None
+
+    def confirm_round(self, round_id: int, poll_seconds: float = 0.5) -> None:
+        """Wait until ``confirmations`` blocks sit on top of the round's anchoring block.
+
+        The receipt is read again on every poll, so a reorg is noticed while
+        waiting: if the transaction now sits in another block, that block is
+        recorded and the count starts from it; if it left the chain, the anchor
+        goes back to 'sent' and :meth:`anchor_round` settles it as after a crash
+        (waits for it if the node still holds it, else re-sends with its nonce).
+        """
         wanted = self.chain.confirmations
+        last_report = time.monotonic()
         while True:
+            anchor = self.store.get_anchor(round_id)
+            if anchor.status == "confirmed":
+                return
+            if anchor.status == "sent":
+                self.anchor_round(round_id)
+                continue
+            tx_hash = anchor.tx_hash
+            receipt = with_retries("anchor receipt", lambda: self._receipt(tx_hash), log=self.log)
+            if receipt is None:
+                self.log(
+                    f"round {round_id}: anchoring tx 0x{tx_hash.hex()} is no longer on the chain "
+                    f"(block {anchor.block_number} was reorganised away); settling the round again"
+                )
+                self.store.record_anchor_reorged(round_id)
+                continue
+            if bytes(receipt["blockHash"]) != anchor.block_hash:
+                self.log(
+                    f"round {round_id}: reorg moved anchoring tx 0x{tx_hash.hex()} from block "
+                    f"{anchor.block_number} to block {receipt['blockNumber']}; counting confirmations from there"
+                )
+                self.store.record_anchor_mined(
+                    round_id, receipt["blockNumber"], bytes(receipt["blockHash"]), receipt["gasUsed"], tx_hash=tx_hash
+                )
+                continue
             head = with_retries("block number", lambda: self.chain.w3.eth.block_number, log=self.log)
-            have = head - anchor.block_number
+            have = head - receipt["blockNumber"]
             if have >= wanted:
-                break
-            time.sleep(0.5)
-        self.store.record_anchor_confirmed(round_id, max(have, 0))
+                self.store.record_anchor_confirmed(round_id, have)
+                if wanted:
+                    self.log(f"round {round_id}: confirmed, {have} blocks on top of block {receipt['blockNumber']}")
+                return
+            if time.monotonic() - last_report >= 30:
+                self.log(f"round {round_id}: waiting for confirmations: {have} of {wanted} blocks on top of block {receipt['blockNumber']}")
+                last_report = time.monotonic()
+            time.sleep(poll_seconds)
 
     # -- the whole round ---------------------------------------------------
     def run_round(self, source: DecisionSource, round_id: int | None = None, kind: str = "weekly") -> RoundResult:
@@ -503,7 +554,7 @@ class Oracle:
 
     def resume_or_next(self, segment: str, kind: str = "weekly") -> int:
         """An unfinished round of ``segment`` and ``kind`` if there is one, else a new round id."""
-        unfinished = self.store.rounds(segment=segment, kind=kind, status=("pending", "built", "anchoring"))
+        unfinished = self.store.rounds(segment=segment, kind=kind, status=UNFINISHED_STATUSES)
         if unfinished:
             return unfinished[0].round_id
         return self.next_round_id()
