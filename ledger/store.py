@@ -316,8 +316,25 @@ decisions = sa.Table(
     sa.Column("status", sa.String(32), nullable=False),
     sa.PrimaryKeyConstraint("round_id", "leaf_index", name="pk_decisions"),
     sa.ForeignKeyConstraint(["round_id"], ["rounds.round_id"], name="fk_decisions_round_id_rounds"),
-    sa.UniqueConstraint("merchant_key", "round_id", name="uq_decisions_merchant_key_round_id"),
-    sa.Index("ix_decisions_leaf_hash", "leaf_hash"),
+    # Round first, so each round's entries form one contiguous, append-only region of
+    # the index: a round writes into its own region however long the history is. (A
+    # merchant-first index takes a round's million random inserts all over a history
+    # that grows every week; its cost grew ~5 s per week at 1M merchants.) A merchant's
+    # own decisions are found through ``merchant_heads`` and per-round probes.
+    sa.UniqueConstraint("round_id", "merchant_key", name="uq_decisions_round_id_merchant_key"),
+)
+
+merchant_heads = sa.Table(
+    "merchant_heads",
+    metadata,
+    # The head of each merchant's hash chain: its decision in the highest-numbered
+    # built round. Derived from ``decisions`` in the same transaction that stores a
+    # round, so it never disagrees with them; the oracle reads its prev links here.
+    _hash_col("merchant_key"),
+    sa.Column("round_id", sa.BigInteger(), nullable=False),
+    _hash_col("leaf_hash"),
+    sa.PrimaryKeyConstraint("merchant_key", name="pk_merchant_heads"),
+    sqlite_with_rowid=False,
 )
 
 round_trees = sa.Table(
@@ -600,6 +617,16 @@ def _decision_from_db(r: Sequence[Any]) -> DecisionRow:
 
 _DECISION_COLUMNS: Final = tuple(c.name for c in decisions.columns)
 _DECISION_SELECT = sa.select(*decisions.columns)
+
+# Same text on SQLite (>= 3.24) and PostgreSQL. The WHERE after SELECT is required by
+# SQLite's parser here; the one after DO UPDATE keeps a head at the highest round when
+# rounds are built out of order (a later on-demand round before a long weekly one).
+_ADVANCE_HEADS: Final = sa.text(
+    "INSERT INTO merchant_heads (merchant_key, round_id, leaf_hash)"
+    " SELECT merchant_key, round_id, leaf_hash FROM decisions WHERE round_id = :round_id"
+    " ON CONFLICT (merchant_key) DO UPDATE SET round_id = excluded.round_id, leaf_hash = excluded.leaf_hash"
+    " WHERE excluded.round_id > merchant_heads.round_id"
+)
 DECISION_COLUMN_NAMES: Final = _DECISION_COLUMNS
 _DECISION_GIVEN_COLUMNS: Final = tuple(
     c for c in _DECISION_COLUMNS if c not in ("round_id", "leaf_index", "model_version", "policy_version")
@@ -1259,6 +1286,7 @@ class Store:
                 conn.execute(
                     sa.insert(round_trees).values(round_id=round_id, leaf_count=n, nodes=nodes)
                 )
+                conn.execute(_ADVANCE_HEADS, {"round_id": round_id})
             except IntegrityError as exc:
                 raise InvalidData(f"round {round_id}: batch violates a constraint: {exc.orig}") from exc
             conn.execute(
@@ -1511,22 +1539,16 @@ class Store:
         return _decision_from_db(row)
 
     def decisions_for_merchant(self, merchant_key: bytes | str) -> list[DecisionRow]:
-        """Every decision of one merchant, oldest round first (its hash chain order)."""
+        """Every decision of one merchant, oldest round first (its hash chain order).
+
+        One probe of the (round_id, merchant_key) index per built round, rounds
+        before the merchant's first decision skipped.
+        """
         key = _b32(merchant_key, "merchant_key")
         with self._read() as conn:
             result = conn.execute(
-                _DECISION_SELECT.where(decisions.c.merchant_key == key).order_by(
-                    decisions.c.round_id
-                )
-            )
-            return [_decision_from_db(r) for r in result]
-
-    def decisions_by_leaf_hash(self, leaf_hash: bytes | str) -> list[DecisionRow]:
-        """Decisions whose leaf hashes to ``leaf_hash`` (normally zero or one)."""
-        h = _b32(leaf_hash, "leaf_hash")
-        with self._read() as conn:
-            result = conn.execute(
-                _DECISION_SELECT.where(decisions.c.leaf_hash == h).order_by(decisions.c.round_id)
+                _DECISION_SELECT.where(decisions.c.round_id.in_(_built_rounds()), decisions.c.merchant_key == key)
+                .order_by(decisions.c.round_id)
             )
             return [_decision_from_db(r) for r in result]
 
@@ -1538,51 +1560,52 @@ class Store:
         The oracle chains each new leaf to this (``prev_leaf_hash``), so a merchant's
         history is a hash chain even when it skips rounds.
 
-        Without ``merchant_keys`` this is one GROUP BY over every earlier decision,
-        which grows every week. With them (the oracle's case) it reads the most
-        recent rounds newest first, a whole round at a time, until it has read one
-        that holds at least half of the wanted keys (last week's round, normally),
-        then looks the still-missing keys (new merchants, merchants that skipped
-        rounds) up through the (merchant_key, round_id) index. Both give the same
-        answer for the wanted keys: a key found in a scanned round is found at its
-        newest round, since every round between that one and ``before_round`` was
-        scanned; a key not found has its latest decision further back.
+        Read from ``merchant_heads`` (one row per merchant, whatever the history's
+        length). A head in ``before_round`` or later (a higher-numbered round built
+        first) is not the answer; for those merchants only, the decisions of the
+        earlier rounds are probed. Without ``merchant_keys``: every merchant.
         """
         before = _int(before_round, "before_round")
-        if merchant_keys is None:
-            return self._latest_leaf_hashes_all(before)
-        wanted = {bytes(k) for k in merchant_keys}
+        wanted = None if merchant_keys is None else {bytes(k) for k in merchant_keys}
         found: dict[bytes, bytes] = {}
-        if not wanted:
+        if wanted is not None and not wanted:
             return found
-        earlier = sa.select(rounds.c.round_id, rounds.c.decision_count).where(
-            rounds.c.round_id < before, rounds.c.status != "pending"
-        ).order_by(rounds.c.round_id.desc())
-        # Plain text SQL: the raw driver values skip SQLAlchemy's per-value
-        # LargeBinary processing, which dominates a million-row scan.
-        scan = sa.text("SELECT merchant_key, leaf_hash FROM decisions WHERE round_id = :round_id")
+        later: list[bytes] = []
         with self._read() as conn:
-            history = conn.execute(earlier).all()
-            if not history:
-                return found
-            for round_id, count in history:
-                in_round = {bytes(k): h for k, h in conn.execute(scan, {"round_id": round_id}) if bytes(k) in wanted}
-                for key, leaf_hash in in_round.items():
-                    if key not in found:
-                        found[key] = bytes(leaf_hash)
-                if count * 2 >= len(wanted) or len(found) == len(wanted):
-                    break
-            missing = [k for k in wanted if k not in found]
-            for chunk in _chunks(missing, 500):
-                stmt = _latest_leaf_stmt(decisions.c.merchant_key.in_(chunk), decisions.c.round_id < before)
-                for key, leaf_hash in conn.execute(stmt):
-                    found[bytes(key)] = bytes(leaf_hash)
+            for key, round_id, leaf_hash in self._heads(conn, wanted):
+                if round_id < before:
+                    found[key] = leaf_hash
+                else:
+                    later.append(key)
+            if later:
+                earlier_rounds = _built_rounds(rounds.c.round_id < before)
+                for chunk in _chunks(later, 500):
+                    stmt = sa.select(decisions.c.merchant_key, decisions.c.round_id, decisions.c.leaf_hash).where(
+                        decisions.c.round_id.in_(earlier_rounds), decisions.c.merchant_key.in_(chunk)
+                    )
+                    newest: dict[bytes, int] = {}
+                    for key, round_id, leaf_hash in conn.execute(stmt):
+                        key = bytes(key)
+                        if round_id > newest.get(key, -1):
+                            newest[key] = round_id
+                            found[key] = bytes(leaf_hash)
         return found
 
-    def _latest_leaf_hashes_all(self, before: int) -> dict[bytes, bytes]:
-        with self._read() as conn:
-            stmt = _latest_leaf_stmt(decisions.c.round_id < before)
-            return {bytes(k): bytes(h) for k, h in conn.execute(stmt)}
+    def _heads(self, conn: Connection, wanted: set[bytes] | None) -> Iterator[tuple[bytes, int, bytes]]:
+        """(merchant_key, round_id, leaf_hash) of the wanted merchants' heads (all if None)."""
+        if wanted is None or len(wanted) >= _MERCHANT_SCAN_MIN:
+            # many keys: one scan of the table, raw driver tuples (no per-value
+            # LargeBinary processing, which dominates a million-row read)
+            sql = "SELECT merchant_key, round_id, leaf_hash FROM merchant_heads"
+            for key, round_id, leaf_hash in conn.exec_driver_sql(sql):
+                key = key if type(key) is bytes else bytes(key)
+                if wanted is None or key in wanted:
+                    yield key, round_id, leaf_hash if type(leaf_hash) is bytes else bytes(leaf_hash)
+            return
+        for chunk in _chunks(list(wanted), 500):
+            stmt = sa.select(merchant_heads.c.merchant_key, merchant_heads.c.round_id, merchant_heads.c.leaf_hash)
+            for key, round_id, leaf_hash in conn.execute(stmt.where(merchant_heads.c.merchant_key.in_(chunk))):
+                yield bytes(key), round_id, bytes(leaf_hash)
 
     def decisions_in_round(self, round_id: int, *, batch_size: int = 10_000) -> Iterator[DecisionRow]:
         """Stream a round's decisions in leaf_index order (the tree's input order).
@@ -1877,18 +1900,9 @@ class Store:
 # ---------------------------------------------------------------------------
 
 
-def _latest_leaf_stmt(*conditions: Any) -> sa.Select[Any]:
-    """(merchant_key, leaf_hash) of each merchant's newest decision among those matching ``conditions``."""
-    latest = (
-        sa.select(decisions.c.merchant_key, sa.func.max(decisions.c.round_id).label("last_round"))
-        .where(*conditions)
-        .group_by(decisions.c.merchant_key)
-        .subquery()
-    )
-    return sa.select(decisions.c.merchant_key, decisions.c.leaf_hash).join(
-        latest,
-        sa.and_(decisions.c.merchant_key == latest.c.merchant_key, decisions.c.round_id == latest.c.last_round),
-    )
+def _built_rounds(*conditions: Any) -> sa.Select[Any]:
+    """Ids of the rounds that hold decisions (built or later), for per-round index probes."""
+    return sa.select(rounds.c.round_id).where(rounds.c.status != "pending", *conditions)
 
 
 def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:

@@ -186,7 +186,8 @@ def test_decisions_round_trip(store: Store, built_round, keyof) -> None:
         assert row.feature_salt and row.feature_bytes
     assert store.decision(4, keyof("x")) == built.rows[2]
     assert store.decision(4, "0x" + keyof("x").hex()) == built.rows[2]
-    assert store.decisions_by_leaf_hash(built.rows[1].leaf_hash) == [built.rows[1]]
+    assert store.decisions_for_merchant(keyof("y")) == [built.rows[1]]
+    assert store.latest_leaf_hashes(5, [keyof("y"), keyof("nobody")]) == {keyof("y"): built.rows[1].leaf_hash}
     with pytest.raises(NotFound):
         store.decision(4, keyof("nobody"))
     with pytest.raises(NotFound):

@@ -12,7 +12,7 @@ from alembic.migration import MigrationContext
 from ledger import indexer
 from ledger.store import Store, metadata, normalise_url
 
-HEAD = "0002_chain_events"
+HEAD = "0003_round_first_decisions"
 
 TABLES = {
     "merchants",
@@ -24,6 +24,7 @@ TABLES = {
     "pending_applications",
     "chain_events",
     "chain_cursors",
+    "merchant_heads",
 }
 
 
@@ -52,10 +53,12 @@ def test_migrate_is_idempotent_and_keeps_data(store_url: sa.URL) -> None:
 def test_schema_constraints_and_indexes(store: Store) -> None:
     insp = sa.inspect(store.engine)
     uniques = {tuple(u["column_names"]) for u in insp.get_unique_constraints("decisions")}
-    assert ("merchant_key", "round_id") in uniques
+    assert ("round_id", "merchant_key") in uniques  # round first: a round's entries are contiguous
+    assert ("merchant_key", "round_id") not in uniques
     assert insp.get_pk_constraint("decisions")["constrained_columns"] == ["round_id", "leaf_index"]
     indexed = {tuple(i["column_names"]) for i in insp.get_indexes("decisions")}
-    assert ("leaf_hash",) in indexed
+    assert ("leaf_hash",) not in indexed
+    assert insp.get_pk_constraint("merchant_heads")["constrained_columns"] == ["merchant_key"]
     fks = insp.get_foreign_keys("decisions")
     assert fks and fks[0]["referred_table"] == "rounds"
 
@@ -105,3 +108,36 @@ def test_migrations_ship_inside_the_package() -> None:
     assert (scripts / "env.py").is_file()
     assert (scripts / "versions" / "0001_initial.py").is_file()
     assert (scripts / "versions" / "__init__.py").is_file()  # found by setuptools' find
+
+
+def _migrate_to(store: Store, revision: str, direction: str) -> None:
+    from alembic import command
+
+    from ledger.store import alembic_config
+
+    with store.engine.begin() as conn:
+        getattr(command, direction)(alembic_config(connection=conn), revision)
+
+
+def test_0003_keeps_decisions_and_fills_heads_from_them(store: Store, built_round, keyof) -> None:  # type: ignore[no-untyped-def]
+    """Down to 0002 and up again with rounds stored: same decisions, heads rebuilt from them."""
+    prev: dict[bytes, bytes] = {}
+    for round_id, names in ((1, ["a", "b", "c"]), (2, ["b", "c"]), (3, ["c", "d"])):
+        built = built_round(round_id, names, prev=prev)
+        store.create_round(round_id, "merchant", "weekly", 1, 1)
+        store.save_built_round(round_id, built.rows, built.nodes, built.root, built.batch_hash, f"/b/{round_id}")
+    before = {r: list(store.decisions_in_round(r)) for r in (1, 2, 3)}
+    heads = store.latest_leaf_hashes(4)
+    assert set(heads) == {keyof(n) for n in "abcd"}
+
+    _migrate_to(store, "0002_chain_events", "downgrade")
+    insp = sa.inspect(store.engine)
+    assert "merchant_heads" not in insp.get_table_names()
+    assert ("merchant_key", "round_id") in {tuple(u["column_names"]) for u in insp.get_unique_constraints("decisions")}
+
+    _migrate_to(store, "head", "upgrade")
+    assert store.current_revision() == HEAD
+    assert {r: list(store.decisions_in_round(r)) for r in (1, 2, 3)} == before
+    assert store.latest_leaf_hashes(4) == heads
+    assert heads[keyof("a")] == before[1][0].leaf_hash and heads[keyof("c")] == before[3][0].leaf_hash
+    assert [d.round_id for d in store.decisions_for_merchant(keyof("c"))] == [1, 2, 3]
