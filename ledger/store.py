@@ -1004,12 +1004,13 @@ class Store:
                 merchants.c.industry, merchants.c.region, merchants.c.account)  # fmt: skip
         found: dict[str, tuple[Any, ...]] = {}
         if len(ids) >= _MERCHANT_SCAN_MIN:
-            # a whole round: one scan of the table beats a million index probes
-            sql = str(sa.select(*cols).compile(dialect=conn.dialect))
-            wanted = set(ids)
-            rows: Iterable[Any] = (r for r in conn.exec_driver_sql(sql) if r[0] in wanted)
+            # a whole round: one scan of the table beats a million index probes; the
+            # driver's tuples as they are (bytes for the key on both backends), so the
+            # scan is C code, not a Python loop holding the GIL the oracle's thread needs
+            sql = "SELECT merchant_id, merchant_key, segment, industry, region, account FROM merchants"
+            return {row[0]: row[1:] for row in _driver_rows(conn, sql)}
         else:
-            rows = itertools.chain.from_iterable(
+            rows: Iterable[Any] = itertools.chain.from_iterable(
                 conn.execute(sa.select(*cols).where(merchants.c.merchant_id.in_(list(chunk))))
                 for chunk in _chunks(ids, 5_000)
             )
@@ -1572,11 +1573,24 @@ class Store:
             return found
         later: list[bytes] = []
         with self._read() as conn:
-            for key, round_id, leaf_hash in self._heads(conn, wanted):
-                if round_id < before:
-                    found[key] = leaf_hash
+            if wanted is None or len(wanted) >= _MERCHANT_SCAN_MIN:
+                # many keys (a weekly round): two scans of the heads, as driver tuples
+                heads = dict(_driver_rows(conn, "SELECT merchant_key, leaf_hash FROM merchant_heads WHERE round_id < ?", (before,)))
+                later = [k for (k,) in _driver_rows(conn, "SELECT merchant_key FROM merchant_heads WHERE round_id >= ?", (before,))]
+                if wanted is None:
+                    found = heads
                 else:
-                    later.append(key)
+                    found = {k: heads[k] for k in wanted if k in heads}
+                    later = [k for k in later if k in wanted]
+                del heads
+            else:
+                for chunk in _chunks(list(wanted), 500):
+                    stmt = sa.select(merchant_heads.c.merchant_key, merchant_heads.c.round_id, merchant_heads.c.leaf_hash)
+                    for key, round_id, leaf_hash in conn.execute(stmt.where(merchant_heads.c.merchant_key.in_(chunk))):
+                        if round_id < before:
+                            found[bytes(key)] = bytes(leaf_hash)
+                        else:
+                            later.append(bytes(key))
             if later:
                 earlier_rounds = _built_rounds(rounds.c.round_id < before)
                 for chunk in _chunks(later, 500):
@@ -1590,22 +1604,6 @@ class Store:
                             newest[key] = round_id
                             found[key] = bytes(leaf_hash)
         return found
-
-    def _heads(self, conn: Connection, wanted: set[bytes] | None) -> Iterator[tuple[bytes, int, bytes]]:
-        """(merchant_key, round_id, leaf_hash) of the wanted merchants' heads (all if None)."""
-        if wanted is None or len(wanted) >= _MERCHANT_SCAN_MIN:
-            # many keys: one scan of the table, raw driver tuples (no per-value
-            # LargeBinary processing, which dominates a million-row read)
-            sql = "SELECT merchant_key, round_id, leaf_hash FROM merchant_heads"
-            for key, round_id, leaf_hash in conn.exec_driver_sql(sql):
-                key = key if type(key) is bytes else bytes(key)
-                if wanted is None or key in wanted:
-                    yield key, round_id, leaf_hash if type(leaf_hash) is bytes else bytes(leaf_hash)
-            return
-        for chunk in _chunks(list(wanted), 500):
-            stmt = sa.select(merchant_heads.c.merchant_key, merchant_heads.c.round_id, merchant_heads.c.leaf_hash)
-            for key, round_id, leaf_hash in conn.execute(stmt.where(merchant_heads.c.merchant_key.in_(chunk))):
-                yield bytes(key), round_id, bytes(leaf_hash)
 
     def decisions_in_round(self, round_id: int, *, batch_size: int = 10_000) -> Iterator[DecisionRow]:
         """Stream a round's decisions in leaf_index order (the tree's input order).
@@ -1898,6 +1896,23 @@ class Store:
 # ---------------------------------------------------------------------------
 # helpers
 # ---------------------------------------------------------------------------
+
+
+def _driver_rows(conn: Connection, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """All rows of ``sql`` (``?`` placeholders) as the driver's own tuples, in ``conn``'s transaction.
+
+    For million-row reads: no SQLAlchemy ``Row`` objects and no per-value type
+    processing, so the whole fetch runs in the driver's C code. Values are what the
+    driver returns (``bytes`` for BLOB / bytea on SQLite and psycopg).
+    """
+    if conn.dialect.paramstyle != "qmark":
+        sql = sql.replace("?", "%s")
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+    finally:
+        cursor.close()
 
 
 def _built_rounds(*conditions: Any) -> sa.Select[Any]:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import ledger.store
 from ledger.store import Store
 
 MERCHANTS = [f"m{i}" for i in range(12)]
@@ -30,7 +32,8 @@ def expected_heads(store: Store, keyof, before: int) -> dict[bytes, bytes]:  # t
     asked=st.lists(st.sampled_from(MERCHANTS + ["never"]), unique=True, max_size=13),
     data=st.data(),
 )
-def test_heads_lookup_matches_the_definition(store: Store, built_round, keyof, history, asked, data) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("scan_min", [1, 10**9], ids=["scan", "probe"])
+def test_heads_lookup_matches_the_definition(store: Store, built_round, keyof, scan_min, history, asked, data) -> None:  # type: ignore[no-untyped-def]
     base = 1 + 100 * len(store.rounds())  # hypothesis reuses the store: keep round ids fresh
     prev: dict[bytes, bytes] = {}
     built = [built_round(base + offset, merchants, prev=prev) for offset, merchants in enumerate(history)]
@@ -39,7 +42,9 @@ def test_heads_lookup_matches_the_definition(store: Store, built_round, keyof, h
         store.create_round(r.round_id, "merchant", "weekly", 1, 1)
         store.save_built_round(r.round_id, r.rows, r.nodes, r.root, r.batch_hash, f"/tmp/{r.round_id}")
     keys = [keyof(m) for m in asked]
-    for before in range(base, base + len(history) + 1):
-        expected = expected_heads(store, keyof, before)
-        assert store.latest_leaf_hashes(before) == expected
-        assert store.latest_leaf_hashes(before, keys) == {k: expected[k] for k in keys if k in expected}
+    with pytest.MonkeyPatch.context() as mp:  # the heads are scanned (many keys) or probed (few)
+        mp.setattr(ledger.store, "_MERCHANT_SCAN_MIN", scan_min)
+        for before in range(base, base + len(history) + 1):
+            expected = expected_heads(store, keyof, before)
+            assert store.latest_leaf_hashes(before) == expected
+            assert store.latest_leaf_hashes(before, keys) == {k: expected[k] for k in keys if k in expected}
