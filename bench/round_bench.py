@@ -456,6 +456,22 @@ def main(argv: list[str] | None = None) -> int:
             f"  tree + all proofs for 1M < {TARGET_TREE_PROOFS_1M_S:.0f} s         : {tp:7.2f} s at N = {n:,}"
             f" ({tp * scale:.2f} s at 1M, {label})  -> {'MET' if tp * scale < TARGET_TREE_PROOFS_1M_S else 'MISSED'}"
         )
+    if len(results) > 1:
+        # week over week: does a round cost more as the history grows?
+        def stage_wall(res: dict, prefix: str) -> float:
+            return sum(w for name, w, _c, _counted in res["stages"] if name.startswith(prefix))
+
+        print()
+        print(f"Rounds side by side (N = {n:,}; wall s; the store holds every earlier round)")
+        print(f"{'round':>5} {'history':>12} {'prev links':>10} {'upsert*':>8} {'store tx':>8} {'incl. scoring':>13} {'decisions/s':>12}")
+        for i, res in enumerate(results):
+            w_incl = sum(st[1] for st in res["stages"] if st[3])
+            print(
+                f"{res['round']:>5} {i * n:>12,} {stage_wall(res, 'store: latest_leaf_hashes'):>10.2f}"
+                f" {stage_wall(res, 'store: upsert_merchant_columns'):>8.2f} {stage_wall(res, 'store: save_built_round'):>8.2f}"
+                f" {w_incl:>13.2f} {n / w_incl:>12,.0f}"
+            )
+        print("  * upsert: on the second thread, overlapped with leaves/tree/batch file (not summed)")
     last = results[-1]
     m = last["marks"]
     w_leafh, c_leafh = m.span("leaf_hashes:start", "leaf_hashes:end")
