@@ -493,20 +493,21 @@ class LeafColumns(Sequence[DecisionLeaf]):
             )
         ]  # fmt: skip
 
-    def values_json(self) -> list[str]:
-        """Each leaf's :meth:`DecisionLeaf.to_values` as compact JSON text.
+    def values_json(self, start: int = 0, stop: int | None = None) -> list[str]:
+        """Each leaf's :meth:`DecisionLeaf.to_values` as compact JSON text (leaves ``start:stop``).
 
         Equal to ``json.dumps(leaf.to_values(), separators=(",", ":"))``: the
         values are lowercase hex and decimal strings, none needs escaping.
         """
         head = f'","{self.round}","'
         tail = f'"],"{self.model_version}","{self.policy_version}","0x'
-        c0, c1, c2, c3 = self.reason_codes
+        part = slice(start, stop)
+        c0, c1, c2, c3 = (c[part] for c in self.reason_codes)
         return [
             f'["0x{mk.hex()}{head}{s}","{lim}","{pm}",["{a}","{b}","{c}","{d}{tail}{fc.hex()}","0x{prev.hex()}"]'
             for mk, s, lim, pm, a, b, c, d, fc, prev in zip(
-                self.merchant_key, self.score, self.limit_cny, self.product_mask, c0, c1, c2, c3,
-                self.feature_commitment, self.prev_leaf_hash,
+                self.merchant_key[part], self.score[part], self.limit_cny[part], self.product_mask[part], c0, c1, c2, c3,
+                self.feature_commitment[part], self.prev_leaf_hash[part],
             )
         ]  # fmt: skip
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 from ledger import merkle
 from ledger.leaf import LEAF_ENCODING, DecisionLeaf, LeafColumns, leaf_hashes
@@ -118,32 +118,44 @@ _COMPACT = (",", ":")
 
 
 def to_bytes(batch: Batch) -> bytes:
-    """The batch file's bytes: those of :func:`to_bytes_reference`, assembled from text pieces.
+    """The batch file's bytes: those of :func:`to_bytes_reference` (a test keeps them equal)."""
+    return b"".join(to_chunks(batch))
+
+
+#: Leaves per chunk of :func:`to_chunks` (about 20 MB of text).
+CHUNK_LEAVES = 50_000
+
+
+def to_chunks(batch: Batch) -> Iterator[bytes]:
+    """The batch file's bytes in pieces, assembled from text without a document model.
 
     A million-leaf batch as nested dicts and lists for ``json.dumps`` is tens of
-    millions of small objects; here the node array is hex-encoded in one call and
-    each value is one formatted string (``LeafColumns.values_json``). A test keeps
-    the output byte-identical to :func:`to_bytes_reference` (its SHA-256 is anchored).
+    millions of small objects, and the whole file is over 400 MB; here the node
+    array is hex-encoded in one call, each value is one formatted string
+    (``LeafColumns.values_json``), and the text is encoded a slice of leaves at a
+    time, so :meth:`oracle.documents.DocumentStore.put_chunks` can hash and write
+    it without the whole file in memory twice.
     """
     tree = batch.tree
     leaves = batch.leaves
     if len(leaves) != len(tree):
         raise merkle.MerkleError(f"values: {len(leaves)} values for a tree of {len(tree)} leaves")
     columns = leaves if isinstance(leaves, LeafColumns) else LeafColumns.from_leaves(leaves)
-    # one hex string with "|" after every node, then "|" -> '","0x' (hex has no "|")
-    nodes_hex = b"".join(tree.nodes).hex("|", -HASH_BYTES).replace("|", '","0x')
-    values = ",".join(
-        [f'{{"value":{v},"treeIndex":{t}}}' for v, t in zip(columns.values_json(), tree.tree_indices)]
-    )
-    text = "".join(
-        (
-            '{"format":', json.dumps(merkle.DUMP_FORMAT),
-            ',"leafEncoding":', json.dumps(list(LEAF_ENCODING), separators=_COMPACT),
-            ',"tree":["0x', nodes_hex, '"],"values":[', values,
-            '],"metadata":', json.dumps(batch.metadata.to_json(), separators=_COMPACT), "}",
-        )
+    head = "".join(
+        ('{"format":', json.dumps(merkle.DUMP_FORMAT), ',"leafEncoding":', json.dumps(list(LEAF_ENCODING), separators=_COMPACT), ',"tree":["0x')
     )  # fmt: skip
-    return text.encode()
+    yield head.encode()
+    # one hex string with "|" after every node, then "|" -> '","0x' (hex has no "|")
+    yield b"".join(tree.nodes).hex("|", -HASH_BYTES).replace("|", '","0x').encode()
+    yield b'"],"values":['
+    tree_indices = tree.tree_indices
+    for start in range(0, len(columns), CHUNK_LEAVES):
+        stop = start + CHUNK_LEAVES
+        values = ",".join(
+            [f'{{"value":{v},"treeIndex":{t}}}' for v, t in zip(columns.values_json(start, stop), tree_indices[start:stop])]
+        )
+        yield (values if start == 0 else "," + values).encode()
+    yield ('],"metadata":' + json.dumps(batch.metadata.to_json(), separators=_COMPACT) + "}").encode()
 
 
 def to_bytes_reference(batch: Batch) -> bytes:

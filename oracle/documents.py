@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 
@@ -19,6 +21,18 @@ class DocumentError(ValueError):
 
 def content_hash(data: bytes) -> bytes:
     return hashlib.sha256(data).digest()
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make a rename in ``directory`` durable (POSIX; a no-op where directories can't be opened)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def uri_for(digest: bytes) -> str:
@@ -35,14 +49,39 @@ class DocumentStore:
         return self.root / f"{digest.hex()}"
 
     def put(self, data: bytes) -> bytes:
-        """Store ``data`` (atomically, once) and return its hash."""
-        digest = content_hash(data)
-        path = self.path_for(digest)
-        if not path.exists():
-            self.root.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp")
-            tmp.write_bytes(data)
-            os.replace(tmp, path)
+        """Store ``data`` (atomically, once, durably) and return its hash."""
+        return self.put_chunks((data,))
+
+    def put_chunks(self, chunks: Iterable[bytes]) -> bytes:
+        """Store the concatenation of ``chunks`` and return its hash, without holding it whole.
+
+        The bytes go to a private temporary file in the directory while they are
+        hashed, are flushed to disk (``fsync``), and the file is then renamed to its
+        hash: a reader sees the whole document or none, and a round that records the
+        hash in the store after this returns never names a document a power cut lost.
+        If the document is already stored, the copy is dropped.
+        """
+        self.root.mkdir(parents=True, exist_ok=True)
+        hasher = hashlib.sha256()
+        fd, tmp_name = tempfile.mkstemp(prefix=".incoming-", dir=self.root)
+        tmp = Path(tmp_name)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                for chunk in chunks:
+                    hasher.update(chunk)
+                    out.write(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+            digest = hasher.digest()
+            path = self.path_for(digest)
+            if path.exists():
+                tmp.unlink()
+            else:
+                os.replace(tmp, path)
+                _fsync_dir(self.root)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
         return digest
 
     def get(self, digest: bytes) -> bytes:

@@ -338,9 +338,7 @@ class Oracle:
                 with stages.stage("tree"):
                     batch = batchfile.build_batch(leaves, source.segment, self.chain.chain_id, as_of=scored.as_of)
                 with stages.stage("batch file"):
-                    data = batchfile.to_bytes(batch)
-                    batch_hash = self.documents.put(data)
-                    del data
+                    batch_hash = self.documents.put_chunks(batchfile.to_chunks(batch))
             except BaseException:
                 upserted.cancel()  # leaving the pool's block waits for a running upsert
                 raise

@@ -55,8 +55,9 @@ def test_leaf_columns_validate() -> None:
             LeafColumns(**{**fields, **change})
 
 
-@pytest.mark.parametrize("n", [1, 2, 3, 300])
-def test_batch_file_bytes_identical_to_json_dumps(n: int) -> None:
+@pytest.mark.parametrize(("n", "chunk_leaves"), [(1, 50_000), (2, 50_000), (3, 50_000), (300, 50_000), (300, 7), (301, 1), (14, 7)])
+def test_batch_file_bytes_identical_to_json_dumps(n: int, chunk_leaves: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(batchfile, "CHUNK_LEAVES", chunk_leaves)  # streamed in pieces of this many leaves
     leaves = _leaves(n, seed=n)
     from_list = batchfile.build_batch(leaves, "farmer", 31337, as_of="2026-03-01")
     from_cols = batchfile.build_batch(LeafColumns.from_leaves(leaves), "farmer", 31337, as_of="2026-03-01")
