@@ -10,16 +10,14 @@ import pytest
 from ledger.accounts import RoleAccounts
 from ledger.chain import Chain
 from ledger.node import LocalNode
-from ledger_support import LedgerEnv, free_port, make_ledger_env
+from ledger_support import LedgerEnv, make_ledger_env, running_node
 
 
 @pytest.fixture(scope="session")
 def anvil_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalNode]:
     """A real anvil process for the whole session, on a free port, state in a temp dir."""
-    node = LocalNode(tmp_path_factory.mktemp("anvil"), port=free_port())
-    node.start()
-    yield node
-    node.stop()
+    with running_node(tmp_path_factory.mktemp("anvil")) as node:
+        yield node
 
 
 @pytest.fixture(scope="session")
@@ -41,10 +39,8 @@ def repo_root() -> Path:
 @pytest.fixture(scope="session")
 def ledger_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalNode]:
     """An anvil node of its own for ledger_env (the contract tests move the shared one's clock)."""
-    node = LocalNode(tmp_path_factory.mktemp("ledger-anvil"), port=free_port())
-    node.start()
-    yield node
-    node.stop()
+    with running_node(tmp_path_factory.mktemp("ledger-anvil")) as node:
+        yield node
 
 
 @pytest.fixture(scope="session")

@@ -2,17 +2,55 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from ledger.accounts import RoleAccounts
 from ledger.chain import Chain
+from ledger.node import LocalNode
 
 
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+@contextmanager
+def running_node(data_dir: Path) -> Iterator[LocalNode]:
+    """A real anvil process on a free port with its state in ``data_dir``, stopped on exit."""
+    node = LocalNode(data_dir, port=free_port())
+    node.start()
+    try:
+        yield node
+    finally:
+        node.stop()
+
+
+def oracle_cli_environment(settings, **extra: str) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    """The environment that points a ``credit-ledger`` subprocess at a test ledger's settings."""
+    return dict(
+        os.environ,
+        CREDIT_LEDGER_HOME=str(settings.home),
+        CREDIT_LEDGER_RPC_URL=settings.rpc_url,
+        CREDIT_LEDGER_CHAIN_ID="31337",
+        CREDIT_LEDGER_DATABASE_URL=settings.database_url,
+        COLUMNS="200",
+        **extra,
+    )
+
+
+def run_round_cli(settings, merchants: int, **extra: str) -> subprocess.CompletedProcess[str]:  # type: ignore[no-untyped-def]
+    """``credit-ledger oracle run-round`` as a real process against a test ledger (``extra``: more env)."""
+    return subprocess.run(
+        [sys.executable, "-m", "credit_ledger.cli", "oracle", "run-round", "--merchants", str(merchants)],
+        env=oracle_cli_environment(settings, **extra), capture_output=True, text=True, timeout=300,
+    )
 
 
 

@@ -11,9 +11,6 @@ oracle must record the new block and count from there).
 from __future__ import annotations
 
 import dataclasses
-import os
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -21,10 +18,10 @@ from typing import Iterator
 
 import pytest
 
-from ledger_support import LedgerEnv, free_port, make_ledger_env
+from ledger_support import LedgerEnv, make_ledger_env, run_round_cli, running_node
 from ledger.node import LocalNode
 from ledger.roles import Role
-from ledger.store import AnchorConflict, Store
+from ledger.store import AnchorConflict, AnchorRow, Store
 from oracle.service import Oracle, RoundResult
 
 MERCHANTS = 120
@@ -32,10 +29,8 @@ MERCHANTS = 120
 
 @pytest.fixture(scope="module")
 def confirm_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalNode]:
-    node = LocalNode(tmp_path_factory.mktemp("confirm-anvil"), port=free_port())
-    node.start()
-    yield node
-    node.stop()
+    with running_node(tmp_path_factory.mktemp("confirm-anvil")) as node:
+        yield node
 
 
 @pytest.fixture(scope="module")
@@ -88,18 +83,36 @@ def assert_one_canonical_anchor(env: LedgerEnv, round_id: int, confirmations: in
     assert w3.eth.block_number - anchor.block_number >= anchor.confirmations
 
 
-def run_in_thread(oracle: Oracle, env: LedgerEnv) -> tuple[threading.Thread, dict[str, object]]:
-    outcome: dict[str, object] = {}
+class RoundInThread:
+    """``oracle.run_round`` on a thread, so the test can reorganise the chain under it."""
 
-    def target() -> None:
+    def __init__(self, oracle: Oracle, env: LedgerEnv) -> None:
+        self.oracle, self.env = oracle, env
+        self.round_id = oracle.next_round_id()
+        self.outcome: dict[str, object] = {}
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
         try:
-            outcome["result"] = oracle.run_round(env.source)
-        except BaseException as exc:  # surfaced by the test
-            outcome["error"] = exc
+            self.outcome["result"] = self.oracle.run_round(self.env.source, round_id=self.round_id)
+        except BaseException as exc:  # surfaced by finish()
+            self.outcome["error"] = exc
 
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
-    return thread, outcome
+    def first_anchor(self) -> AnchorRow:
+        """Wait until the anchoring transaction is mined and recorded; its record."""
+        wait_for(lambda: _anchor_status(self.oracle, self.round_id) == "mined", "the anchor to be mined")
+        return self.oracle.store.get_anchor(self.round_id)
+
+    def finish(self) -> RoundResult:
+        """Mine blocks until the oracle has its confirmations and returns; its result."""
+        while self.thread.is_alive():
+            rpc(self.env, "evm_mine")
+            self.thread.join(0.3)
+        assert "error" not in self.outcome, self.outcome.get("error")
+        result = self.outcome["result"]
+        assert isinstance(result, RoundResult) and result.round_id == self.round_id
+        return result
 
 
 def wait_for(predicate, what: str, timeout: float = 120.0) -> None:  # type: ignore[no-untyped-def]
@@ -114,19 +127,7 @@ def test_run_round_waits_for_confirmations_on_a_mining_chain(confirm_env: Ledger
     rpc(confirm_env, "evm_setAutomine", False)
     rpc(confirm_env, "evm_setIntervalMining", 1)  # a block every second, whether or not anyone sends
     round_id = confirm_env.oracle.next_round_id()
-    environment = dict(
-        os.environ,
-        CREDIT_LEDGER_HOME=str(confirm_env.settings.home),
-        CREDIT_LEDGER_RPC_URL=confirm_env.settings.rpc_url,
-        CREDIT_LEDGER_CHAIN_ID="31337",
-        CREDIT_LEDGER_DATABASE_URL=confirm_env.settings.database_url,
-        CREDIT_LEDGER_CONFIRMATIONS="3",
-        COLUMNS="200",
-    )
-    done = subprocess.run(
-        [sys.executable, "-m", "credit_ledger.cli", "oracle", "run-round", "--merchants", str(MERCHANTS)],
-        env=environment, capture_output=True, text=True, timeout=300,
-    )
+    done = run_round_cli(confirm_env.settings, MERCHANTS, CREDIT_LEDGER_CONFIRMATIONS="3")
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"round {round_id}: confirmed, " in done.stdout
     assert_one_canonical_anchor(confirm_env, round_id, 3)
@@ -137,11 +138,10 @@ def test_a_dropped_anchor_is_sent_again_with_its_nonce(confirm_env: LedgerEnv, o
     oracle = oracle_with(confirm_env, 3, log)
     w3 = confirm_env.contracts.chain.w3
     nonce_before = oracle_nonce(confirm_env)
-    round_id = oracle.next_round_id()
     try:
-        thread, outcome = run_in_thread(oracle, confirm_env)
-        wait_for(lambda: _anchor_status(oracle, round_id) == "mined", "the anchor to be mined")
-        first = oracle.store.get_anchor(round_id)
+        running = RoundInThread(oracle, confirm_env)
+        round_id = running.round_id
+        first = running.first_anchor()
         assert confirm_env.contracts.ledger.functions.isAnchored(round_id).call()
 
         rpc(confirm_env, "anvil_reorg", 1, [])  # the anchoring block is replaced by an empty one
@@ -153,12 +153,7 @@ def test_a_dropped_anchor_is_sent_again_with_its_nonce(confirm_env: LedgerEnv, o
             return anchor.status == "mined" and anchor.block_hash != first.block_hash
 
         wait_for(resent, "the oracle to send the round again")
-        while thread.is_alive():  # the oracle waits for 3 blocks on top of the new one
-            rpc(confirm_env, "evm_mine")
-            thread.join(0.3)
-        assert "error" not in outcome, outcome.get("error")
-        result = outcome["result"]
-        assert isinstance(result, RoundResult) and result.round_id == round_id
+        result = running.finish()  # the oracle waits for 3 blocks on top of the new one
     finally:
         oracle.close()
     assert any("is no longer on the chain" in line for line in log), log
@@ -173,11 +168,10 @@ def test_an_anchor_moved_to_another_block_is_recounted_from_there(confirm_env: L
     oracle = oracle_with(confirm_env, 3, log)
     w3 = confirm_env.contracts.chain.w3
     nonce_before = oracle_nonce(confirm_env)
-    round_id = oracle.next_round_id()
     try:
-        thread, outcome = run_in_thread(oracle, confirm_env)
-        wait_for(lambda: _anchor_status(oracle, round_id) == "mined", "the anchor to be mined")
-        first = oracle.store.get_anchor(round_id)
+        running = RoundInThread(oracle, confirm_env)
+        round_id = running.round_id
+        first = running.first_anchor()
         rpc(confirm_env, "evm_mine")  # one confirmation of three, then the reorg takes it back
         raw = w3.eth.get_raw_transaction(first.tx_hash)
         rpc(confirm_env, "anvil_reorg", 2, [[raw.to_0x_hex(), 1]])  # same tx, one block later
@@ -185,10 +179,7 @@ def test_an_anchor_moved_to_another_block_is_recounted_from_there(confirm_env: L
         assert moved["blockNumber"] == first.block_number + 1
 
         wait_for(lambda: oracle.store.get_anchor(round_id).block_hash == bytes(moved["blockHash"]), "the new block to be recorded")
-        while thread.is_alive():
-            rpc(confirm_env, "evm_mine")
-            thread.join(0.3)
-        assert "error" not in outcome, outcome.get("error")
+        running.finish()
     finally:
         oracle.close()
     assert any(f"to block {first.block_number + 1}" in line for line in log), log

@@ -18,7 +18,7 @@ from typing import Iterator
 import pytest
 import sqlalchemy as sa
 
-from ledger_support import LedgerEnv, free_port, make_ledger_env
+from ledger_support import LedgerEnv, free_port, make_ledger_env, oracle_cli_environment, run_round_cli, running_node
 from ledger.node import LocalNode
 from ledger.roles import Role
 from ledger.store import Store, normalise_url
@@ -29,10 +29,8 @@ PG_URL = os.environ.get("CREDIT_LEDGER_TEST_POSTGRES_URL", "postgresql://postgre
 
 @pytest.fixture(scope="module")
 def drill_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalNode]:
-    node = LocalNode(tmp_path_factory.mktemp("drill-anvil"), port=free_port())
-    node.start()
-    yield node
-    node.stop()
+    with running_node(tmp_path_factory.mktemp("drill-anvil")) as node:
+        yield node
 
 
 @pytest.fixture(scope="module")
@@ -70,19 +68,7 @@ def drill_env(request: pytest.FixtureRequest, drill_envs: dict[str, LedgerEnv], 
 
 
 def run_round(env: LedgerEnv, **extra_env: str) -> subprocess.CompletedProcess[str]:
-    environment = dict(
-        os.environ,
-        CREDIT_LEDGER_HOME=str(env.settings.home),
-        CREDIT_LEDGER_RPC_URL=env.settings.rpc_url,
-        CREDIT_LEDGER_CHAIN_ID="31337",
-        CREDIT_LEDGER_DATABASE_URL=env.settings.database_url,
-        COLUMNS="200",
-        **extra_env,
-    )
-    return subprocess.run(
-        [sys.executable, "-m", "credit_ledger.cli", "oracle", "run-round", "--merchants", str(MERCHANTS)],
-        env=environment, capture_output=True, text=True, timeout=300,
-    )
+    return run_round_cli(env.settings, MERCHANTS, **extra_env)
 
 
 def assert_round_settled(env: LedgerEnv, round_id: int, nonce_before: int, rounds_since: int = 1) -> None:
@@ -157,11 +143,7 @@ def test_node_restarted_mid_round(tmp_path: Path) -> None:
     try:
         env = make_ledger_env(tmp_path / "home", node.url, merchants=MERCHANTS, rounds=0)
         env.oracle.close()
-        environment = dict(
-            os.environ, CREDIT_LEDGER_HOME=str(env.settings.home), CREDIT_LEDGER_RPC_URL=node.url,
-            CREDIT_LEDGER_CHAIN_ID="31337", CREDIT_LEDGER_DATABASE_URL=env.settings.database_url,
-            CREDIT_LEDGER_PAUSE_AT="after_tree:4", COLUMNS="200",
-        )
+        environment = oracle_cli_environment(env.settings, CREDIT_LEDGER_PAUSE_AT="after_tree:4")
         process = subprocess.Popen(
             [sys.executable, "-m", "credit_ledger.cli", "oracle", "run-round", "--merchants", str(MERCHANTS)],
             env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
