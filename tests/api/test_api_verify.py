@@ -22,7 +22,7 @@ from api.app import create_app
 from api.deps import ApiConfig
 from credit_ledger.verify_cmd import app as verify_app
 from ledger.bundle import parse_bundle, verify_bundle
-from tests.conftest import free_port
+from ledger_support import free_port
 
 ALL_CHECKS = ["format", "leaf_hash", "proof", "round", "chain_id", "contract_code",
               "anchored_root", "block", "versions", "on_chain_verify", "anchor_tx"]  # fmt: skip
