@@ -1,7 +1,7 @@
 """Sign-in with Ethereum (EIP-4361), session tokens, and the role checks every route uses.
 
-Flow: ``GET /auth/nonce`` hands out a single-use nonce (kept in memory for
-:attr:`ApiConfig.nonce_ttl_seconds`); the wallet signs an EIP-4361 message naming
+Flow: ``GET /auth/nonce`` hands out a single-use nonce (kept in the ledger's store
+for :attr:`ApiConfig.nonce_ttl_seconds`); the wallet signs an EIP-4361 message naming
 this server's domain, the chain's id and that nonce; ``POST /auth/login`` checks
 the message (parsed by the ``siwe`` package), the signature, the domain, the chain
 id, the nonce and the message's own validity window, then looks the signer up
@@ -13,8 +13,9 @@ on every request (:func:`require_role`, :func:`require_merchant`), so revoking a
 role, suspending or rotating a merchant takes effect at once, not when a token
 expires.
 
-Nonces live in process memory: run one API process per domain (uvicorn's default),
-or a nonce issued by one worker is unknown to another.
+Nonces live in the store (``signin_nonces``) and the token secret in a file, so any
+number of API worker processes can serve one domain (``credit-ledger api serve
+--workers N``): a nonce issued by one worker is accepted by another, once.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ import hmac
 import json
 import os
 import secrets
-import threading
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -48,6 +48,7 @@ from api.errors import BadRequest, Forbidden, Unauthorized, errors
 from api.schemas import LoginRequest, LoginResponse, NonceResponse
 from ledger.deployment import LedgerContracts
 from ledger.roles import ROLE_HOME, Role
+from ledger.store import Store
 
 __all__ = [
     "AuthError",
@@ -97,44 +98,31 @@ class Principal:
 
 
 class NonceStore:
-    """Single-use nonces with an expiry, in memory, thread-safe."""
+    """Single-use sign-in nonces with an expiry, kept in the ledger's store (shared by all workers)."""
 
-    def __init__(self, ttl_seconds: int, clock: Callable[[], float] = time.time, capacity: int = 100_000) -> None:
+    def __init__(
+        self, store: Store, ttl_seconds: int, clock: Callable[[], float] = time.time, capacity: int = 100_000
+    ) -> None:
         self.ttl = ttl_seconds
+        self._store = store
         self._clock = clock
         self._capacity = capacity
-        self._expiry: dict[str, float] = {}
-        self._lock = threading.Lock()
 
     def issue(self) -> tuple[str, float]:
         """A fresh nonce (16 alphanumerics, > 95 bits) and its expiry time."""
         nonce = "".join(secrets.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789") for _ in range(16))
         now = self._clock()
-        with self._lock:
-            self._prune(now)
-            if len(self._expiry) >= self._capacity:
-                # Refuse rather than grow without bound under a nonce flood.
-                raise BadRequest("too many outstanding sign-in nonces; retry shortly", code="nonce_capacity")
-            self._expiry[nonce] = now + self.ttl
+        if not self._store.issue_signin_nonce(nonce, now + self.ttl, now=now, capacity=self._capacity):
+            # Refuse rather than grow without bound under a nonce flood.
+            raise BadRequest("too many outstanding sign-in nonces; retry shortly", code="nonce_capacity")
         return nonce, now + self.ttl
 
     def is_live(self, nonce: str) -> bool:
-        now = self._clock()
-        with self._lock:
-            expiry = self._expiry.get(nonce)
-            return expiry is not None and expiry > now
+        return self._store.signin_nonce_live(nonce, now=self._clock())
 
     def consume(self, nonce: str) -> bool:
-        """Remove ``nonce``; True only for the first caller while it is unexpired."""
-        now = self._clock()
-        with self._lock:
-            expiry = self._expiry.pop(nonce, None)
-        return expiry is not None and expiry > now
-
-    def _prune(self, now: float) -> None:
-        if len(self._expiry) > 1000:
-            for key in [k for k, v in self._expiry.items() if v <= now]:
-                del self._expiry[key]
+        """Use ``nonce`` up; True only for the first caller (in any worker) while it is unexpired."""
+        return self._store.consume_signin_nonce(nonce, now=self._clock())
 
 
 # -- session tokens ---------------------------------------------------------------
@@ -233,7 +221,7 @@ def auth_state(services: Services) -> AuthState:
     if state is None:
         cfg = services.config
         state = AuthState(
-            NonceStore(cfg.nonce_ttl_seconds),
+            NonceStore(services.store(), cfg.nonce_ttl_seconds),
             SessionTokens(load_or_create_secret(services.secret_path), cfg.session_ttl_seconds),
         )
         services._auth_state = state  # type: ignore[attr-defined]

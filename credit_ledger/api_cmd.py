@@ -15,12 +15,15 @@ def serve(
         None, help="EIP-4361 domain sign-in messages must name (default: $CREDIT_LEDGER_API_DOMAIN or the request's Host)."
     ),
     log_level: str = typer.Option("info", help="uvicorn log level."),
+    workers: int = typer.Option(
+        1, min=1, max=64, help="Worker processes (they share sign-in nonces through the store; about one per core)."
+    ),
 ) -> None:
-    """Serve the API (one process: sign-in nonces are kept in memory). Docs at http://HOST:PORT/docs."""
+    """Serve the API. Docs at http://HOST:PORT/docs."""
+    import os
+
     import uvicorn
 
-    from api.app import create_app
-    from api.deps import ApiConfig
     from ledger.config import ConfigError, Settings
 
     try:
@@ -28,11 +31,15 @@ def serve(
     except ConfigError as exc:
         typer.echo(f"configuration error: {exc}", err=True)
         raise typer.Exit(2) from None
-    config = ApiConfig.from_env()
     if domain:
-        config = ApiConfig(domain=domain)
-    typer.echo(f"credit-ledger API on http://{host}:{port}/docs (chain {settings.rpc_url}, store {settings.database_url})")
-    uvicorn.run(create_app(settings, config), host=host, port=port, log_level=log_level, workers=1)
+        os.environ["CREDIT_LEDGER_API_DOMAIN"] = domain  # read by every worker's ApiConfig.from_env()
+    plural = "es" if workers > 1 else ""
+    typer.echo(
+        f"credit-ledger API on http://{host}:{port}/docs ({workers} process{plural};"
+        f" chain {settings.rpc_url}, store {settings.database_url})"
+    )
+    # Every worker builds its own app from the environment (settings, domain).
+    uvicorn.run("api.app:create_app", factory=True, host=host, port=port, log_level=log_level, workers=workers)
 
 
 DEV_CHAIN_IDS = (31337, 1337)

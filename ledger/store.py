@@ -201,6 +201,10 @@ def _int(value: Any, name: str, minimum: int = 0, maximum: int = (1 << 63) - 1) 
     return int(value)
 
 
+def _ms(unix_seconds: float) -> int:
+    return int(unix_seconds * 1000)
+
+
 def _now() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -406,6 +410,17 @@ pending_applications = sa.Table(
     ),
     sa.CheckConstraint("segment IN ('merchant', 'farmer')", name="ck_pending_applications_segment"),
     sa.Index("ix_pending_applications_batched_round", "batched_round", "segment", "id"),
+)
+
+signin_nonces = sa.Table(
+    "signin_nonces",
+    metadata,
+    # Outstanding EIP-4361 sign-in nonces of the API, here rather than in one API
+    # process's memory so that every worker knows every nonce. Deleted when used.
+    sa.Column("nonce", sa.String(64), nullable=False),
+    sa.Column("expires_at_ms", sa.BigInteger(), nullable=False),  # Unix time, milliseconds
+    sa.PrimaryKeyConstraint("nonce", name="pk_signin_nonces"),
+    sa.Index("ix_signin_nonces_expires_at_ms", "expires_at_ms"),
 )
 
 
@@ -1667,6 +1682,44 @@ class Store:
         if row is None:  # pragma: no cover - decisions and tree are written together
             raise NotFound(f"round {round_id} has no tree")
         return [bytes(s) for s in row]
+
+    # -- sign-in nonces --------------------------------------------------------
+
+    def issue_signin_nonce(self, nonce: str, expires_at: float, *, now: float, capacity: int) -> bool:
+        """Record an API sign-in nonce valid until ``expires_at`` (Unix seconds).
+
+        Expired nonces are dropped first. Returns False, recording nothing, when
+        ``capacity`` unexpired nonces are already outstanding (a nonce flood).
+        """
+        if not isinstance(nonce, str) or not 0 < len(nonce) <= 64:
+            raise InvalidData(f"nonce: expected 1..64 characters, got {nonce!r:.80}")
+        with self._write() as conn:
+            conn.execute(sa.delete(signin_nonces).where(signin_nonces.c.expires_at_ms <= _ms(now)))
+            outstanding = conn.execute(sa.select(sa.func.count()).select_from(signin_nonces)).scalar_one()
+            if outstanding >= capacity:
+                return False
+            conn.execute(sa.insert(signin_nonces).values(nonce=nonce, expires_at_ms=_ms(expires_at)))
+        return True
+
+    def signin_nonce_live(self, nonce: str, *, now: float) -> bool:
+        """True if ``nonce`` was issued, is unused and unexpired at ``now``."""
+        with self._read() as conn:
+            found = conn.execute(
+                sa.select(signin_nonces.c.nonce).where(
+                    signin_nonces.c.nonce == nonce, signin_nonces.c.expires_at_ms > _ms(now)
+                )
+            ).first()
+        return found is not None
+
+    def consume_signin_nonce(self, nonce: str, *, now: float) -> bool:
+        """Use ``nonce`` up: True for exactly one caller, and only while it is unexpired."""
+        with self._write() as conn:
+            used = conn.execute(
+                sa.delete(signin_nonces).where(
+                    signin_nonces.c.nonce == nonce, signin_nonces.c.expires_at_ms > _ms(now)
+                )
+            )
+            return used.rowcount == 1
 
     # -- disputes -------------------------------------------------------------
 

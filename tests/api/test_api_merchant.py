@@ -18,6 +18,7 @@ from api.auth import NonceStore, Principal, SessionTokens, require_role
 from api.deps import ApiConfig
 from ledger.accounts import DEV_ROLE_INDEX, dev_account
 from ledger.roles import Role
+from ledger.store import Store
 from tests.api.conftest import DOMAIN, sign, siwe_message
 
 A, B = 0, 1  # merchants bound to dev accounts 10 and 11
@@ -135,14 +136,35 @@ def test_tokens_forged_expired_or_other_chain_are_refused() -> None:
         tokens.verify(token, 31337)
 
 
-def test_nonces_expire_and_are_single_use() -> None:
+def test_nonces_expire_and_are_single_use(tmp_path: Any) -> None:
     now = [0.0]
-    nonces = NonceStore(ttl_seconds=60, clock=lambda: now[0])
-    first, _ = nonces.issue()
-    second, _ = nonces.issue()
-    assert nonces.consume(first) and not nonces.consume(first)
-    now[0] = 61
-    assert not nonces.consume(second)
+    with Store.open(f"sqlite:///{tmp_path / 'nonces.db'}") as store:
+        nonces = NonceStore(store, ttl_seconds=60, clock=lambda: now[0])
+        first, _ = nonces.issue()
+        second, _ = nonces.issue()
+        assert nonces.is_live(first) and nonces.is_live(second)
+        assert nonces.consume(first) and not nonces.consume(first)
+        now[0] = 61
+        assert not nonces.is_live(second) and not nonces.consume(second)
+        full = NonceStore(store, ttl_seconds=60, clock=lambda: now[0], capacity=1)
+        full.issue()
+        with pytest.raises(Exception, match="too many outstanding"):
+            full.issue()
+
+
+def test_a_nonce_from_one_api_process_signs_in_at_another(api_app: Any, ledger_env: Any) -> None:
+    """Two apps over the same ledger (as two workers are): nonce from one, login at the other, once."""
+    other = create_app(ledger_env.settings, ApiConfig(domain=DOMAIN))
+    account = ledger_env.merchant_account(A)
+    with TestClient(api_app) as first, TestClient(other) as second:
+        nonce = first.get("/auth/nonce").json()["nonce"]
+        message = siwe_message(account.address, nonce, chain_id=_chain_id(ledger_env))
+        body = {"message": message, "signature": sign(account, message)}
+        accepted = second.post("/auth/login", json=body)
+        assert accepted.status_code == 200, accepted.text
+        assert accepted.json()["merchantKey"] == "0x" + ledger_env.merchant_key(A).hex()
+        replayed = first.post("/auth/login", json=body)
+        assert replayed.status_code == 401 and _error(replayed)["code"] == "invalid_nonce"
 
 
 def test_bad_bearer_tokens_are_401(client: TestClient) -> None:

@@ -12,7 +12,7 @@ from alembic.migration import MigrationContext
 from ledger import indexer
 from ledger.store import Store, metadata, normalise_url
 
-HEAD = "0003_round_first_decisions"
+HEAD = "0004_signin_nonces"
 
 TABLES = {
     "merchants",
@@ -25,6 +25,7 @@ TABLES = {
     "chain_events",
     "chain_cursors",
     "merchant_heads",
+    "signin_nonces",
 }
 
 
