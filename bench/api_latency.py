@@ -58,12 +58,18 @@ class Cell:
     seconds: float
     latencies_ms: list[float]
 
-    def row(self) -> str:
+    @property
+    def rate(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+    def row(self, workers: int) -> str:
         lat = sorted(self.latencies_ms) or [float("nan")]
         p50 = statistics.median(lat)
         p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))]
-        rps = self.requests / self.seconds if self.seconds else 0.0
-        return f"| {self.operation:<7}| {self.clients:>7} | {self.requests:>8} | {self.errors:>6} | {p50:>8.1f} | {p99:>8.1f} | {rps:>9.1f} |"
+        return (
+            f"| {workers:>7} | {self.operation:<7}| {self.clients:>7} | {self.requests:>8} | {self.errors:>6} |"
+            f" {p50:>8.1f} | {p99:>8.1f} | {self.rate:>9.1f} |"
+        )
 
 
 def populate(home: Path, rpc_url: str, decisions: int, log: Any) -> tuple[Any, int, list[tuple[str, bytes, str]]]:
@@ -96,7 +102,7 @@ def populate(home: Path, rpc_url: str, decisions: int, log: Any) -> tuple[Any, i
     return settings, result.round_id, bound
 
 
-def start_server(settings: Any, port: int) -> subprocess.Popen[bytes]:
+def start_server(settings: Any, port: int, workers: int) -> subprocess.Popen[bytes]:
     env = dict(os.environ)
     env.update(
         CREDIT_LEDGER_HOME=str(settings.home),
@@ -107,7 +113,7 @@ def start_server(settings: Any, port: int) -> subprocess.Popen[bytes]:
     )
     return subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "--factory", "api.app:create_app", "--host", HOST, "--port", str(port),
-         "--log-level", "warning", "--no-access-log"],
+         "--log-level", "warning", "--no-access-log", "--workers", str(workers)],
         cwd=ROOT, env=env,
     )  # fmt: skip
 
@@ -181,6 +187,7 @@ def main() -> int:
     parser.add_argument("--clients", type=int, nargs="+", default=[50, 200], help="concurrency levels")
     parser.add_argument("--requests", type=int, default=2000, help="max requests per cell")
     parser.add_argument("--seconds", type=float, default=20.0, help="max seconds per cell")
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="API processes (one server per value)")
     args = parser.parse_args()
 
     from ledger.accounts import FIRST_DEV_MERCHANT_INDEX, dev_account
@@ -194,26 +201,38 @@ def main() -> int:
         server = None
         try:
             settings, round_id, bound = populate(home, node.url, args.decisions, log)
-            port = free_port()
-            base = f"http://{HOST}:{port}"
-            server = start_server(settings, port)
-            wait_ready(base)
-            tokens = [sign_in(base, dev_account(FIRST_DEV_MERCHANT_INDEX + i), 31337) for i in range(len(bound))]
-            bundles = [
-                httpx.get(f"{base}/merchant/decisions/{round_id}", headers={"Authorization": f"Bearer {t}"}).json()["bundle"]
-                for t in tokens
-            ]
-            proof_len = len(bundles[0]["proof"])
-            print(f"\nAPI latency: {args.decisions:,} decisions in the round ({proof_len}-step proofs), "
-                  f"uvicorn 1 process, SQLite, anvil; <= {args.requests} requests or {args.seconds:.0f}s per row\n")  # fmt: skip
-            print("| op     | clients | requests | errors | p50 (ms) | p99 (ms) | req/s     |")
-            print("|--------|---------|----------|--------|----------|----------|-----------|")
-            for operation in ("proof", "verify"):
-                for clients in args.clients:
-                    cell = asyncio.run(
-                        run_cell(base, operation, clients, args.requests, args.seconds, round_id, tokens, bundles)
-                    )
-                    print(cell.row(), flush=True)
+            print(f"\nAPI latency: {args.decisions:,} decisions in the round, uvicorn (processes as given), "
+                  f"SQLite, anvil; <= {args.requests} requests or {args.seconds:.0f}s per row\n")  # fmt: skip
+            print("| workers | op     | clients | requests | errors | p50 (ms) | p99 (ms) | req/s     |")
+            print("|---------|--------|---------|----------|--------|----------|----------|-----------|")
+            rates: dict[tuple[int, str, int], float] = {}
+            for workers in args.workers:
+                port = free_port()
+                base = f"http://{HOST}:{port}"
+                server = start_server(settings, port, workers)
+                wait_ready(base)
+                tokens = [sign_in(base, dev_account(FIRST_DEV_MERCHANT_INDEX + i), 31337) for i in range(len(bound))]
+                bundles = [
+                    httpx.get(f"{base}/merchant/decisions/{round_id}", headers={"Authorization": f"Bearer {t}"}).json()["bundle"]
+                    for t in tokens
+                ]
+                for operation in ("proof", "verify"):
+                    for clients in args.clients:
+                        cell = asyncio.run(
+                            run_cell(base, operation, clients, args.requests, args.seconds, round_id, tokens, bundles)
+                        )
+                        rates[(workers, operation, clients)] = cell.rate
+                        print(cell.row(workers), flush=True)
+                server.terminate()
+                server.wait(timeout=30)
+                server = None
+            first = args.workers[0]
+            for workers in args.workers[1:]:
+                ratios = ", ".join(
+                    f"{op}@{c} {rates[(workers, op, c)] / rates[(first, op, c)]:.2f}x"
+                    for op in ("proof", "verify") for c in args.clients if rates.get((first, op, c))
+                )  # fmt: skip
+                print(f"\nreq/s with {workers} workers / with {first}: {ratios}")
         finally:
             if server is not None:
                 server.terminate()
