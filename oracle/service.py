@@ -308,6 +308,12 @@ class Oracle:
         ids = cols.merchant_id
         with stages.stage("merchants"):
             keys = pseudonyms.merchant_keys(ids)
+        with stages.stage("prev links"):
+            # Before the upsert thread starts: a million-row read of the heads is
+            # mostly Python work, and would share the GIL with that thread's.
+            previous = self.store.latest_leaf_hashes(round_id, keys)
+            prev_hashes = [previous.get(k, ZERO_HASH) for k in keys] if previous else [ZERO_HASH] * n
+            del previous
         # The merchant upsert is its own transaction (as before); it runs on a second
         # thread while this one derives the leaves, the tree and the batch file:
         # SQLite does its B-tree work without the GIL. Joined before the crash point,
@@ -318,9 +324,6 @@ class Oracle:
             )
             try:
                 with stages.stage("leaves"):
-                    previous = self.store.latest_leaf_hashes(round_id, keys)
-                    prev_hashes = [previous.get(k, ZERO_HASH) for k in keys] if previous else [ZERO_HASH] * n
-                    del previous
                     salts = pseudonyms.feature_salts(ids, round_id)
                     commitments = feature_commitments(salts, cols.feature_bytes)
                     leaves = LeafColumns(
