@@ -94,3 +94,34 @@ def test_upsert_columns_large_batch_scans(store: Store, keyof, monkeypatch) -> N
     assert got == {m: "x" for m in ids}
     with pytest.raises(MerchantConflict):
         store.upsert_merchant_columns("merchant", ids, keys[::-1], [None] * 40, [None] * 40)
+
+
+def test_upsert_columns_above_the_scan_threshold_keeps_the_row_checks(store: Store, keyof, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Above the scan threshold (one scan of the table, not probes): unchanged merchants
+    are left alone, new and changed ones written, a conflict refused with nothing written."""
+    import ledger.store as store_module
+
+    monkeypatch.setattr(store_module, "_MERCHANT_SCAN_MIN", 10)
+    ids = [f"m{i}" for i in range(40)]
+    keys = [keyof(m) for m in ids]
+    regions = ["east"] * 40
+    store.upsert_merchant_columns("merchant", ids, keys, ["shop"] * 40, regions)
+    store.upsert_merchants([MerchantRow("m7", keyof("m7"), "merchant", "shop", "east", "0x" + "cd" * 20)])
+    before = {m.merchant_id: m for m in store.merchants()}
+
+    assert store.upsert_merchant_columns("merchant", ids, keys, ["shop"] * 40, regions) == 40  # nothing changed
+    assert {m.merchant_id: m for m in store.merchants()} == before
+
+    industries = ["shop"] * 40 + [None]
+    industries[9] = "bakery"
+    assert store.upsert_merchant_columns("merchant", ids + ["new"], keys + [keyof("new")], industries, regions + [None]) == 41
+    after = {m.merchant_id: m for m in store.merchants()}
+    assert after["m9"].industry == "bakery" and after["new"].segment == "merchant"
+    assert after["m7"].account == before["m7"].account
+    assert {k: v for k, v in after.items() if k not in ("m9", "new")} == {k: v for k, v in before.items() if k != "m9"}
+
+    swapped = keys[:]
+    swapped[3] = keyof("stranger")  # one known merchant under another key: refused, nothing written
+    with pytest.raises(MerchantConflict, match="'m3' is bound"):
+        store.upsert_merchant_columns("merchant", ids, swapped, ["other"] * 40, regions)
+    assert {m.merchant_id: m for m in store.merchants()} == after
