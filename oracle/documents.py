@@ -49,7 +49,14 @@ class DocumentStore:
         return self.root / f"{digest.hex()}"
 
     def put(self, data: bytes) -> bytes:
-        """Store ``data`` (atomically, once, durably) and return its hash."""
+        """Store ``data`` (atomically, once, durably) and return its hash.
+
+        A document already stored is not written again (the oracle puts the active
+        model and policy documents on every round to learn their hashes).
+        """
+        digest = content_hash(data)
+        if self.path_for(digest).exists():
+            return digest
         return self.put_chunks((data,))
 
     def put_chunks(self, chunks: Iterable[bytes]) -> bytes:
