@@ -1557,8 +1557,7 @@ class Store:
     def decisions_for_merchant(self, merchant_key: bytes | str) -> list[DecisionRow]:
         """Every decision of one merchant, oldest round first (its hash chain order).
 
-        One probe of the (round_id, merchant_key) index per built round, rounds
-        before the merchant's first decision skipped.
+        One probe of the (round_id, merchant_key) index per built round.
         """
         key = _b32(merchant_key, "merchant_key")
         with self._read() as conn:
@@ -1589,9 +1588,11 @@ class Store:
         later: list[bytes] = []
         with self._read() as conn:
             if wanted is None or len(wanted) >= _MERCHANT_SCAN_MIN:
-                # many keys (a weekly round): two scans of the heads, as driver tuples
+                # many keys (a weekly round): one scan of the heads, as driver tuples, and a
+                # second only if a round numbered ``before`` or later is built already
                 heads = dict(_driver_rows(conn, "SELECT merchant_key, leaf_hash FROM merchant_heads WHERE round_id < ?", (before,)))
-                later = [k for (k,) in _driver_rows(conn, "SELECT merchant_key FROM merchant_heads WHERE round_id >= ?", (before,))]
+                if conn.execute(_built_rounds(rounds.c.round_id >= before).limit(1)).first() is not None:
+                    later = [k for (k,) in _driver_rows(conn, "SELECT merchant_key FROM merchant_heads WHERE round_id >= ?", (before,))]
                 if wanted is None:
                     found = heads
                 else:
