@@ -30,7 +30,6 @@ file does not flood the hash-chain check with false alarms).
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import time
 from collections.abc import Callable, Iterable
@@ -50,6 +49,7 @@ from ledger.leaf import LEAF_FIELDS, ZERO_HASH, DecisionLeaf, leaf_hashes
 from ledger.merkle import MerkleTree
 from ledger.store import DecisionRow, NotFound, RoundRow, Store
 from oracle import batch as batchfile
+from oracle.documents import content_hash, uri_for
 
 __all__ = ["ReplayError", "record_audit", "replay"]
 
@@ -254,7 +254,7 @@ def _fetch(documents: DocumentSource, digest: bytes, check: str, what: str, repo
         report.fail(Discrepancy(check, f"{what} is missing: {exc}", round=round_, field="sha256",
                                 expected="0x" + digest.hex(), found=None, file=getattr(documents, "location", lambda d: None)(digest)))
         return None, None
-    actual = hashlib.sha256(doc.data).digest()
+    actual = content_hash(doc.data)
     if actual != digest:
         report.fail(Discrepancy(check, f"{what} does not match the hash recorded on-chain: it was altered", round=round_,
                                 field="sha256", expected="0x" + digest.hex(), found="0x" + actual.hex(), file=doc.location))
@@ -605,9 +605,9 @@ def record_audit(contracts: LedgerContracts, auditor: LocalAccount, report: Audi
         raise ReplayError("no anchored rounds were replayed: nothing to attest")
     data = report.to_bytes()
     digest = put_document(data)
-    if digest != hashlib.sha256(data).digest():
+    if digest != content_hash(data):
         raise ReplayError("the document store returned a hash that is not the report's SHA-256")
-    uri = f"sha256:{digest.hex()}"
+    uri = uri_for(digest)
     lo, hi = report.rounds[0], report.rounds[-1]
     receipt = contracts.chain.send(contracts.ledger.functions.recordAudit(lo, hi, digest, uri), auditor)
     return RecordedAudit(bytes(receipt["transactionHash"]), digest, uri, lo, hi)

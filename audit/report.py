@@ -12,11 +12,12 @@ with enough detail to act on: round, merchant key, field, expected vs found, fil
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
+
+from oracle.documents import content_hash
 
 SAMPLES_PER_CHECK = 5
 
@@ -165,7 +166,7 @@ class AuditReport:
         return json.dumps(self.to_json(), sort_keys=True, separators=(",", ":"), default=str).encode()
 
     def report_hash(self) -> bytes:
-        return hashlib.sha256(self.to_bytes()).digest()
+        return content_hash(self.to_bytes())
 
 
 def _short(value: Any, width: int = 24) -> str:

@@ -13,7 +13,6 @@ no trailing newline; their SHA-256 is the ``contentHash`` that ``anchorBatch`` s
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from typing import Any, Iterator, Sequence
@@ -163,10 +162,6 @@ def to_bytes_reference(batch: Batch) -> bytes:
     document = merkle.dump(batch.tree, list(batch.leaves))
     document["metadata"] = batch.metadata.to_json()
     return json.dumps(document, separators=_COMPACT, check_circular=False).encode()
-
-
-def content_hash(data: bytes) -> bytes:
-    return hashlib.sha256(data).digest()
 
 
 def from_bytes(data: bytes) -> Batch:

@@ -26,7 +26,7 @@ from api.errors import ApiError, BadRequest, Conflict, NotFoundError, errors
 from audit.documents import DirectoryDocuments
 from audit.replay import replay
 from ledger.roles import Role
-from oracle.documents import DocumentError
+from oracle.documents import DocumentError, uri_for
 
 router = APIRouter(
     prefix="/auditor",
@@ -79,7 +79,7 @@ def run_replay(
     finally:
         _replay_lock.release()
     digest = services.documents().put(report.to_bytes())
-    return {"report_hash": "0x" + digest.hex(), "uri": f"sha256:{digest.hex()}", "ok": report.ok, "report": report.to_json()}
+    return {"report_hash": "0x" + digest.hex(), "uri": uri_for(digest), "ok": report.ok, "report": report.to_json()}
 
 
 @router.get("/replays/{report_hash}", summary="A stored replay report")
