@@ -47,6 +47,7 @@ from api.deps import Services, get_services
 from api.errors import BadRequest, Forbidden, Unauthorized, errors
 from api.schemas import LoginRequest, LoginResponse, NonceResponse
 from ledger.deployment import LedgerContracts
+from ledger.enums import MerchantKind, MerchantStatus
 from ledger.roles import ROLE_HOME, Role
 from ledger.store import Store
 
@@ -63,8 +64,6 @@ __all__ = [
 
 SECRET_BYTES = 32
 TOKEN_VERSION = 1
-MERCHANT_STATUS = ("unregistered", "active", "suspended")
-MERCHANT_KIND = ("merchant", "farmer", "virtual")
 ZERO32 = bytes(32)
 
 
@@ -258,7 +257,7 @@ def merchant_of(contracts: LedgerContracts, address: str) -> MerchantRecord | No
     if key == ZERO32:
         return None
     account, kind, status = contracts.identities.functions.merchant(key).call()
-    return MerchantRecord(key, account, MERCHANT_KIND[int(kind)], MERCHANT_STATUS[int(status)])
+    return MerchantRecord(key, account, MerchantKind(int(kind)).label, MerchantStatus(int(status)).label)
 
 
 # -- dependencies ---------------------------------------------------------------

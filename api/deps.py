@@ -23,7 +23,7 @@ from ledger.config import Settings
 from ledger.deployment import AddressBook, LedgerContracts, NotDeployed
 from ledger.deployment import load as load_deployment
 from ledger.store import Store
-from oracle.documents import DocumentStore
+from ledger.documents import DocumentStore
 
 SESSION_TTL_SECONDS = 15 * 60
 NONCE_TTL_SECONDS = 5 * 60

@@ -4,7 +4,7 @@
   hash chains, the store's leaves, the private inputs, and a re-score of every decision;
 * :mod:`audit.report`    -- :class:`AuditReport`, its canonical JSON (hashed for
   ``recordAudit``) and the rich rendering;
-* :mod:`audit.documents` -- where the content-addressed documents come from (a
+* :mod:`ledger.documents` -- where the content-addressed documents come from (a
   directory copy or the API);
 * :mod:`audit.rescore`   -- the vectorised re-score of committed feature bytes;
 * :mod:`audit.regulator` -- read-only aggregates for the regulator's routes.

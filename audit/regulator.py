@@ -19,7 +19,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from ledger.indexer import EventFilter, InvalidQuery, iter_all
-from ledger.store import SEGMENTS, decisions, merchants, rounds
+from ledger.enums import Segment
+from ledger.store import SEGMENTS
+from ledger.store.schema import decisions, merchants, rounds
 
 GROUPS: dict[str, Any] = {
     "round": decisions.c.round_id,
@@ -31,7 +33,7 @@ TIMELINE_EVENTS = (
     "ModelRegistered", "ModelActivated", "ModelRetired",
     "PolicyProposed", "PolicyActivated", "PolicySuperseded", "PolicyCancelled",
 )
-SEGMENT_BY_ID = dict(enumerate(SEGMENTS))
+SEGMENT_BY_ID = {int(s): s.label for s in Segment}
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ Order of work (each step only trusts what the previous ones verified):
    feature-schema hash must equal the registered one, and it must parse.
 3. **Batches,** round by round in round order: the batch file named by
    ``BatchAnchored.contentHash`` is fetched and hashed, re-parsed by
-   :func:`oracle.batch.from_bytes` (every leaf re-hashed, every node rebuilt), and its
+   :func:`ledger.batchfile.from_bytes` (every leaf re-hashed, every node rebuilt), and its
    root, decision count, model and policy compared with the anchor; every leaf must
    carry the round, model and policy of its batch, once per merchant key.
 4. **Hash chains.** Each leaf's ``prev_leaf_hash`` must be the leaf hash of the same
@@ -39,21 +39,21 @@ from typing import Any
 
 from eth_account.signers.local import LocalAccount
 
-from audit.documents import DocumentMissing, DocumentSource
+from ledger.documents import DocumentMissing, DocumentSource
 from audit.report import AuditReport, Discrepancy
 from audit.rescore import RescoreError, rescore_rows
 from ledger.deployment import LedgerContracts
+from ledger.enums import Segment
 from ledger.identity import feature_commitment
 from ledger.indexer import ChainEvent, read_events
 from ledger.leaf import LEAF_FIELDS, ZERO_HASH, DecisionLeaf, leaf_hashes
 from ledger.merkle import MerkleTree
 from ledger.store import DecisionRow, NotFound, RoundRow, Store
-from oracle import batch as batchfile
-from oracle.documents import content_hash, uri_for
+from ledger import batchfile
+from ledger.documents import content_hash, uri_for
 
 __all__ = ["ReplayError", "record_audit", "replay"]
 
-SEGMENT_NAMES = ("merchant", "farmer")
 #: Statuses in which the store says a round is on-chain.
 ANCHORED_STATUSES = ("anchored", "confirmed")
 
@@ -113,7 +113,7 @@ def _b32(value: str) -> bytes:
 
 def _segment(value: Any) -> str:
     index = int(value)
-    return SEGMENT_NAMES[index] if 0 <= index < len(SEGMENT_NAMES) else f"segment-{index}"
+    return Segment(index).label if index in Segment._value2member_map_ else f"segment-{index}"
 
 
 def collect(events: Iterable[ChainEvent], report: AuditReport) -> ChainView:

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from oracle.documents import content_hash
+from ledger.documents import content_hash
 
 SAMPLES_PER_CHECK = 5
 

@@ -2,7 +2,7 @@
 
 Sets up everything on loopback only: its own anvil node (free port), a temp
 ``CREDIT_LEDGER_HOME`` with a SQLite store, the contracts, one anchored round of
-``--decisions`` generated decisions (``oracle.sources.GeneratedSource`` through
+``--decisions`` generated decisions (``sources.records.GeneratedSource`` through
 the real ``oracle.service.Oracle``), ten merchants bound to dev accounts 10..19.
 Then it starts ``uvicorn`` in a subprocess and drives it with ``httpx.AsyncClient``:
 
@@ -79,9 +79,9 @@ def populate(home: Path, rpc_url: str, decisions: int, log: Any) -> tuple[Any, i
     from ledger.chain import Chain
     from ledger.config import Settings
     from ledger.deployment import AddressBook, deploy
-    from oracle.documents import DocumentStore
+    from ledger.documents import DocumentStore
     from oracle.service import Oracle
-    from oracle.sources import GeneratedSource
+    from sources.records import GeneratedSource
 
     settings = Settings(
         home=home, rpc_url=rpc_url, chain_id=31337, node_port=0, keys_file=None,

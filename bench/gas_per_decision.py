@@ -7,7 +7,7 @@
 Everything runs in ONE process against ONE fresh anvil node (``ledger.node.LocalNode``
 in a temp dir on a free port): our contracts deployed with ``ledger.deployment.deploy``,
 a model and a policy published and activated (``credit_ledger.demo.publish_source``
-with ``oracle.sources.GeneratedSource``), then:
+with ``sources.records.GeneratedSource``), then:
 
 1. ``CreditLedger.anchorBatch`` for batch sizes 1, 100, 10,000 and 1,000,000. Each
    size gets a real tree: real ``DecisionLeaf``s up to ``--real-max`` (10,000); above
@@ -63,7 +63,7 @@ from ledger.chain import Chain  # noqa: E402
 from ledger.leaf import DecisionLeaf, encode, leaf_hashes  # noqa: E402
 from ledger.merkle import MerkleTree  # noqa: E402
 from ledger.roles import Role  # noqa: E402
-from oracle.sources import GeneratedSource  # noqa: E402
+from sources.records import GeneratedSource  # noqa: E402
 
 EAS_DIR = REPO_ROOT / "node_modules" / "@ethereum-attestation-service" / "eas-contracts"
 EAS_SCHEMA = (

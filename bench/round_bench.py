@@ -7,7 +7,7 @@
 What runs (everything real, on a fresh anvil node and a SQLite store in a temp dir):
 
 1. anvil (``ledger.node.LocalNode``), ``ledger.deployment.deploy``, the scoring
-   model (``oracle.scoring_source.ScoringSource.prepare``: trains the scorecard on
+   model (``sources.synthetic.ScoringSource.prepare``: trains the scorecard on
    20k synthetic merchants, untimed) and its policy published and activated
    (``credit_ledger.demo.publish_source``) -- setup, not timed.
 2. Scoring: a feature frame of N rows is built by generating a smaller population
@@ -15,15 +15,15 @@ What runs (everything real, on a fresh anvil node and a SQLite store in a temp d
    ``scoring.build_features(data, scoring.validate(data))`` and tiling it with new
    merchant ids (60 days of raw data for 1M merchants is a data-generation cost,
    not a round cost; untimed). Timed: ``scoring.score_columns`` on the N rows, and
-   the conversion of its columns to ``DecisionColumns`` (``oracle.scoring_source.
+   the conversion of its columns to ``DecisionColumns`` (``sources.synthetic.
    decision_columns``, the code ``ScoringSource.decisions`` runs, standalone because
    that method also generates the raw data).
 3. ``Oracle.build_round`` driven by a ``DecisionSource`` that hands it those
    columns, its parts timed IN PLACE: the bench wraps the bulk calls the method
    makes (``active_versions``, ``Pseudonymizer.merchant_keys``/``feature_salts``,
    ``Store.upsert_merchant_columns`` (on a second thread), ``Store.latest_leaf_hashes``,
-   ``feature_commitments``, ``oracle.batch.build_batch``, ``LeafColumns.hashes``,
-   ``MerkleTree.build``, ``oracle.batch.to_chunks`` streamed through ``DocumentStore.put_chunks``,
+   ``feature_commitments``, ``ledger.batchfile.build_batch``, ``LeafColumns.hashes``,
+   ``MerkleTree.build``, ``ledger.batchfile.to_chunks`` streamed through ``DocumentStore.put_chunks``,
    ``Store.save_built_round_columns``) with timestamp marks; the gaps between marks
    are the rest. No per-leaf wrapper, so the instrumented run costs what an
    uninstrumented one does. ``--rounds`` (2) repeats this for the same merchants:
@@ -66,7 +66,7 @@ from ledger.deployment import AddressBook, LedgerContracts, deploy  # noqa: E402
 from ledger.leaf import leaf_hashes  # noqa: E402
 from ledger.merkle import MerkleTree, GcPaused  # noqa: E402
 from ledger.node import LocalNode  # noqa: E402
-from oracle.sources import DecisionColumns, DecisionSource, ScoredRound  # noqa: E402
+from sources.records import DecisionColumns, DecisionSource, ScoredRound  # noqa: E402
 
 TARGET_ROUND_S = 60.0  # whole round incl. scoring, SQLite
 TARGET_TREE_PROOFS_1M_S = 4.0  # tree + all proofs at 1M leaves
@@ -100,7 +100,7 @@ class LedgerStack:
 def ledger_stack(source: DecisionSource, log: Callable[[str], None] = lambda _m: None) -> Iterator[LedgerStack]:
     """Start anvil in a temp dir on a free port, deploy, publish ``source``; stop anvil after."""
     from credit_ledger.demo import publish_source
-    from oracle.documents import DocumentStore
+    from ledger.documents import DocumentStore
 
     with tempfile.TemporaryDirectory(prefix="credit-ledger-bench-") as tmp:
         home = Path(tmp) / "home"
@@ -214,7 +214,7 @@ def tiled_features(n: int, population: int, seed: int) -> tuple[Any, str, float]
 
 def to_decision_columns(batch: Any, features: Any) -> DecisionColumns:
     """``ScoringSource.decisions``' conversion of a DecisionBatch (``decision_columns``), industry/region from the frame."""
-    from oracle.scoring_source import _nullable, decision_columns
+    from sources.synthetic import _nullable, decision_columns
 
     return decision_columns(batch, _nullable(features["industry"]), _nullable(features["region"]))
 
@@ -224,7 +224,7 @@ def to_decision_columns(batch: Any, features: Any) -> DecisionColumns:
 
 def instrumented(oracle: Any, marks: Marks) -> contextlib.ExitStack:
     """Wrap the Oracle's bulk calls with marks for the duration of the context."""
-    import oracle.batch as batchfile
+    import ledger.batchfile as batchfile
     import oracle.service as service
     from ledger.leaf import LeafColumns
 
@@ -247,7 +247,7 @@ def instrumented(oracle: Any, marks: Marks) -> contextlib.ExitStack:
     patch(oracle.store, "upsert_merchant_columns", "upsert_merchants")
     patch(oracle.store, "latest_leaf_hashes", "latest_leaf_hashes")
     patch(oracle.store, "save_built_round_columns", "save_built_round")
-    patch(oracle.documents, "put_chunks", "documents_put")
+    patch(ledger.documents, "put_chunks", "documents_put")
     patch(service, "feature_commitments", "feature_commitments")
     patch(batchfile, "build_batch", "build_batch")
     patch(LeafColumns, "hashes", "leaf_hashes")
@@ -322,7 +322,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--rounds must be at least 1")
     say = functools.partial(print, flush=True)
 
-    from oracle.scoring_source import PLATFORM_SEED, ScoringSource
+    from sources.synthetic import PLATFORM_SEED, ScoringSource
     from oracle.service import Oracle
 
     results: list[dict[str, Any]] = []

@@ -52,7 +52,7 @@ def replay_cmd(
 ) -> None:
     """Read every event, fetch every document and batch file, rebuild every root, walk every hash chain,
     compare the store's leaves, recompute every feature commitment and re-score every decision."""
-    from audit.documents import document_source
+    from ledger.documents import document_source
     from audit.replay import ReplayError, record_audit, replay
     from audit.report import render
     from ledger.accounts import KeyError_, RoleAccounts
@@ -87,7 +87,7 @@ def replay_cmd(
             json_out.write_bytes(data)
             out.print(f"report written to {json_out} (sha256 {report.report_hash().hex()})")
     if record:
-        from oracle.documents import DocumentStore
+        from ledger.documents import DocumentStore
 
         try:
             accounts = RoleAccounts.configured(settings.keys_file)

@@ -7,8 +7,6 @@ operator can run alone. Settings come from environment variables (see
 
 from __future__ import annotations
 
-import sys
-
 import typer
 from rich.table import Table
 
@@ -154,15 +152,10 @@ def _mount_optional() -> None:
 
     app.command("verify")(verify_cmd.verify)
     app.add_typer(api_cmd.app, name="api")
-    from scoring import growth_cli
+    from credit_ledger import growth_cmd, score_cmd
 
-    app.add_typer(growth_cli.app, name="growth", help="A merchant's growth plan: four indicators and a diagnosis.")
-    try:
-        from scoring.cli import app as score_app
-    except ImportError as exc:  # pragma: no cover - only without the scoring deps
-        print(f"note: `score` commands unavailable ({exc})", file=sys.stderr)
-    else:
-        app.add_typer(score_app, name="score", help="Train, run and explain the behaviour scorecard.")
+    app.add_typer(growth_cmd.app, name="growth", help="A merchant's growth plan: four indicators and a diagnosis.")
+    app.add_typer(score_cmd.app, name="score", help="Train, run and explain the behaviour scorecard.")
 
 
 _mount_optional()

@@ -17,12 +17,13 @@ from ledger.config import Settings
 from ledger.deployment import AddressBook, LedgerContracts, deploy
 from ledger.node import LocalNode
 from ledger.roles import Role
-from oracle.documents import DocumentStore, uri_for
+from ledger.documents import DocumentStore, uri_for
 from oracle.publish import execute_policy, propose_policy, publish_model
 from oracle.ondemand import OnDemandDesk
-from oracle.scoring_source import ScoringSource
+from sources.synthetic import ScoringSource
 from oracle.service import Oracle, RoundResult
-from oracle.sources import DecisionSource, default_source
+from sources.records import DecisionSource
+from sources.synthetic import default_source
 
 DEMO_MERCHANTS_BOUND = 5  # the first few merchants get dev accounts, so they can sign in
 DEV_CHAIN_IDS = (31337, 1337)

@@ -27,7 +27,7 @@ def run_round(
     """Score every active merchant, build the tree and batch file, store, anchor. Safe to rerun after a crash."""
     from ledger.chain import ChainError
     from ledger.store import StoreError
-    from oracle.scoring_source import ScoringSource
+    from sources.synthetic import ScoringSource
     from oracle.service import Oracle, OracleError
 
     settings = _settings()
@@ -65,7 +65,7 @@ def serve(
     import uvicorn
 
     from oracle.ondemand import OnDemandDesk, create_app
-    from oracle.scoring_source import ScoringSource
+    from sources.synthetic import ScoringSource
     from oracle.service import Oracle
 
     settings = _settings()
@@ -116,7 +116,7 @@ def model_publish(
     from ledger.chain import ChainError
     from ledger.deployment import AddressBook, load
     from ledger.roles import Role
-    from oracle.documents import DocumentStore, uri_for
+    from ledger.documents import DocumentStore, uri_for
     from oracle.publish import publish_model
     from scoring import ArtifactError, load_artifact
 
@@ -151,7 +151,7 @@ def policy_propose(
     from ledger.chain import ChainError
     from ledger.deployment import AddressBook, load
     from ledger.roles import Role
-    from oracle.documents import DocumentStore, uri_for
+    from ledger.documents import DocumentStore, uri_for
     from oracle.publish import execute_policy, propose_policy
     from scoring import PolicyError, load_policy
 

@@ -17,6 +17,7 @@ from typing import Any, Callable
 from eth_abi import decode as abi_decode
 from eth_account.signers.local import LocalAccount
 from eth_utils import to_checksum_address
+from eth_utils.abi import collapse_if_tuple, function_abi_to_4byte_selector
 from web3 import Web3
 from web3.contract import Contract
 from web3.contract.contract import ContractFunction
@@ -24,7 +25,6 @@ from web3.exceptions import ContractCustomError, ContractLogicError, ContractPan
 from web3.types import TxReceipt
 
 from ledger.compiler import CompiledContract, compiled
-from ledger.keccak import keccak256
 
 
 class ChainError(RuntimeError):
@@ -59,14 +59,6 @@ class ErrorSignature:
     types: tuple[str, ...]
 
 
-def _abi_type(item: dict[str, Any]) -> str:
-    kind = item["type"]
-    if kind.startswith("tuple"):
-        inner = ",".join(_abi_type(c) for c in item["components"])
-        return f"({inner}){kind[5:]}"
-    return kind
-
-
 def error_table(contracts: dict[str, CompiledContract]) -> dict[bytes, ErrorSignature]:
     """Selector -> error signature for every custom error in every compiled ABI."""
     table: dict[bytes, ErrorSignature] = {}
@@ -74,9 +66,9 @@ def error_table(contracts: dict[str, CompiledContract]) -> dict[bytes, ErrorSign
         for item in contract.abi:
             if item.get("type") != "error":
                 continue
-            types = tuple(_abi_type(i) for i in item.get("inputs", []))
-            selector = keccak256(f"{item['name']}({','.join(types)})".encode())[:4]
-            table[selector] = ErrorSignature(item["name"], types)
+            # the selector is keccak256("Name(type,...)")[:4], tuples expanded, as for functions
+            types = tuple(collapse_if_tuple(i) for i in item.get("inputs", []))
+            table[function_abi_to_4byte_selector(item)] = ErrorSignature(item["name"], types)
     # The two built-in revert kinds.
     table[bytes.fromhex("08c379a0")] = ErrorSignature("Error", ("string",))
     table[bytes.fromhex("4e487b71")] = ErrorSignature("Panic", ("uint256",))

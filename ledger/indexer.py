@@ -3,8 +3,8 @@
 Regulators query contract events by type, block or time range, version and merchant;
 scanning the chain per request would be slow and would load the node, so
 :class:`Indexer` follows the chain into two tables of the store (created by the
-Alembic revision ``0002_chain_events``; defined here, in :data:`metadata`, because
-only this module reads or writes them):
+Alembic revision ``0002_chain_events``; described with the store's other tables in
+:mod:`ledger.store.schema`; only this module writes them):
 
 * ``chain_events``  one row per log: chain id, block, block time, tx, log index,
   contract, event, decoded args as JSON, and the merchant key / round / model
@@ -36,11 +36,12 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
+from eth_utils.abi import event_abi_to_log_topic
 from web3.contract import Contract
 
 from ledger.deployment import CONTRACTS, LedgerContracts
-from ledger.keccak import keccak256
-from ledger.store import UTCDateTime
+from ledger.store.bulk import upsert_statement
+from ledger.store.schema import chain_cursors, chain_events
 
 __all__ = [
     "ChainEvent",
@@ -53,11 +54,8 @@ __all__ = [
     "IndexerUnavailable",
     "InvalidQuery",
     "SyncResult",
-    "chain_cursors",
-    "chain_events",
     "decode_cursor",
     "encode_cursor",
-    "metadata",
     "query_events",
     "read_events",
 ]
@@ -90,55 +88,6 @@ class ChainReorganised(IndexerError):
 
 class InvalidQuery(IndexerError, ValueError):
     """An event query parameter is malformed (the API turns this into a 4xx)."""
-
-
-# ---------------------------------------------------------------------------
-# schema (mirrored by ledger/migrations/versions/0002_chain_events.py)
-# ---------------------------------------------------------------------------
-
-metadata = sa.MetaData()
-_ROWID_BIGINT = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
-
-chain_events = sa.Table(
-    "chain_events",
-    metadata,
-    sa.Column("id", _ROWID_BIGINT, autoincrement=True, nullable=False),
-    sa.Column("chain_id", sa.BigInteger(), nullable=False),
-    sa.Column("block_number", sa.BigInteger(), nullable=False),
-    sa.Column("block_hash", sa.LargeBinary(32), nullable=False),
-    sa.Column("block_time", UTCDateTime(), nullable=True),
-    sa.Column("tx_hash", sa.LargeBinary(32), nullable=False),
-    sa.Column("log_index", sa.Integer(), nullable=False),
-    sa.Column("contract", sa.String(64), nullable=False),
-    sa.Column("address", sa.String(42), nullable=False),
-    sa.Column("event", sa.String(64), nullable=False),
-    sa.Column("args", sa.JSON(), nullable=False),
-    sa.Column("merchant_key", sa.LargeBinary(32), nullable=True),
-    sa.Column("round_id", sa.BigInteger(), nullable=True),
-    sa.Column("model_version", sa.BigInteger(), nullable=True),
-    sa.Column("policy_version", sa.BigInteger(), nullable=True),
-    sa.PrimaryKeyConstraint("id", name="pk_chain_events"),
-    sa.UniqueConstraint("chain_id", "tx_hash", "log_index", name="uq_chain_events_chain_id_tx_hash_log_index"),
-    sa.Index("ix_chain_events_chain_id_block_number_log_index", "chain_id", "block_number", "log_index"),
-    sa.Index("ix_chain_events_event", "event"),
-    sa.Index("ix_chain_events_merchant_key", "merchant_key"),
-    sa.Index("ix_chain_events_round_id", "round_id"),
-    sa.Index("ix_chain_events_model_version", "model_version"),
-    sa.Index("ix_chain_events_policy_version", "policy_version"),
-    sa.Index("ix_chain_events_block_time", "block_time"),
-)
-
-chain_cursors = sa.Table(
-    "chain_cursors",
-    metadata,
-    sa.Column("chain_id", sa.BigInteger(), autoincrement=False, nullable=False),
-    sa.Column("ledger_address", sa.String(42), nullable=False),
-    sa.Column("deployment_block", sa.BigInteger(), nullable=False),
-    sa.Column("last_block", sa.BigInteger(), nullable=False),
-    sa.Column("last_block_hash", sa.LargeBinary(32), nullable=True),
-    sa.Column("updated_at", UTCDateTime(), nullable=False),
-    sa.PrimaryKeyConstraint("chain_id", "ledger_address", name="pk_chain_cursors"),
-)
 
 
 # ---------------------------------------------------------------------------
@@ -226,8 +175,7 @@ class EventDecoder:
                 if item.get("type") != "event" or item.get("anonymous"):
                     continue
                 event = contract.events[item["name"]]()
-                types = ",".join(_abi_type(i) for i in item.get("inputs", []))
-                topic = keccak256(f"{item['name']}({types})".encode())
+                topic = event_abi_to_log_topic(item)
                 self._events[(contract.address.lower(), topic)] = (name, event)
 
     def decode(self, raw: Mapping[str, Any], block_time: datetime | None = None) -> ChainEvent | None:
@@ -253,13 +201,6 @@ class EventDecoder:
             args=_jsonable(dict(processed["args"])),
             block_time=block_time,
         )
-
-
-def _abi_type(item: Mapping[str, Any]) -> str:
-    kind = str(item["type"])
-    if kind.startswith("tuple"):
-        return f"({','.join(_abi_type(c) for c in item['components'])}){kind[5:]}"
-    return kind
 
 
 def retrying(
@@ -460,7 +401,7 @@ class Indexer:
                     # RETURNING counts what was really inserted: executemany's rowcount is
                     # not reliable across drivers (psycopg 3 reports 0 with insertmanyvalues).
                     stmt = (
-                        _insert(conn, chain_events)
+                        upsert_statement(conn, chain_events)
                         .on_conflict_do_nothing(index_elements=["chain_id", "tx_hash", "log_index"])
                         .returning(chain_events.c.id)
                     )
@@ -471,21 +412,11 @@ class Indexer:
                     "last_block_hash": last_hash,
                     "updated_at": datetime.now(timezone.utc),
                 }
-                stmt = _insert(conn, chain_cursors).values(
+                stmt = upsert_statement(conn, chain_cursors).values(
                     chain_id=self.chain_id, ledger_address=self.ledger_address, **values
                 )
                 conn.execute(stmt.on_conflict_do_update(index_elements=["chain_id", "ledger_address"], set_=values))
         return inserted
-
-
-def _insert(conn: Connection, table: sa.Table) -> Any:
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        return pg_insert(table)
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-    return sqlite_insert(table)
 
 
 def _event_row(event: ChainEvent) -> dict[str, Any]:

@@ -1,8 +1,12 @@
 """The decision record: one leaf per merchant per round.
 
-This module is the ONE place the leaf layout is defined. ``CreditLedger.sol``
-mirrors :data:`LEAF_ENCODING`/:data:`LEAF_FIELDS` and a test keeps the two in
-step; change a field here and there together, never elsewhere.
+This module is the ONE place the leaf layout is defined: the annotated fields of
+:class:`DecisionLeaf`, in ABI order, each with its ABI type and its column(s) in the
+store. Everything else derives from them: :data:`LEAF_LAYOUT`,
+:data:`LEAF_FIELDS`, :data:`LEAF_ENCODING`, the store's decision columns
+(:data:`LEAF_COLUMNS`), the packed encoding, the JSON forms and the column batches.
+``CreditLedger.sol`` mirrors the layout and a test keeps the two in step; change a
+field here and there together, never elsewhere.
 
 A leaf is ABI-encoded as the tuple of its fields (``abi.encode`` of ten static
 values = 13 words = 416 bytes) and hashed exactly as OpenZeppelin's
@@ -23,6 +27,11 @@ Three representations exist and convert losslessly:
   that is the form the OZ documentation and its tests use;
 * :meth:`DecisionLeaf.to_dict` -- Python field names, ints as JSON numbers,
   for APIs and the store.
+
+Speed: the packing functions that run a million times a round (:func:`encode`,
+:func:`leaf_hashes`) are generated once, at import, from the layout (as
+:mod:`dataclasses` generates ``__init__``), so they are as fast as hand-written
+code without spelling the fields out again.
 """
 
 from __future__ import annotations
@@ -30,17 +39,23 @@ from __future__ import annotations
 import operator
 import re
 import struct
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+import typing
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from itertools import repeat
+from typing import Annotated, Any
 
+from foundation.errors import CreditLedgerError
 from ledger.keccak import keccak256
 
 __all__ = [
+    "LEAF_COLUMNS",
     "LEAF_ENCODING",
     "LEAF_FIELDS",
+    "LEAF_LAYOUT",
     "LEAF_SIZE",
     "LeafColumns",
+    "LeafField",
     "ZERO_HASH",
     "REASON_CODE_COUNT",
     "DecisionLeaf",
@@ -52,93 +67,25 @@ __all__ = [
     "leaf_hashes",
 ]
 
-LEAF_FIELDS: tuple[str, ...] = (
-    "merchant_key",
-    "round",
-    "score",
-    "limit_cny",
-    "product_mask",
-    "reason_codes",
-    "model_version",
-    "policy_version",
-    "feature_commitment",
-    "prev_leaf_hash",
-)
-"""Field names, in ABI order."""
 
-LEAF_ENCODING: tuple[str, ...] = (
-    "bytes32",
-    "uint64",
-    "uint16",
-    "uint32",
-    "uint32",
-    "uint16[4]",
-    "uint32",
-    "uint32",
-    "bytes32",
-    "bytes32",
-)
-"""ABI types of :data:`LEAF_FIELDS`, the ``leafEncoding`` of every tree dump."""
-
-REASON_CODE_COUNT = 4
-ZERO_HASH: bytes = bytes(32)
-"""``prev_leaf_hash`` of a merchant's first decision."""
-
-# Every field is a static type, so the encoding is a fixed layout: each value
-# right-aligned in its own 32-byte word (the ``x`` pad bytes are the zero
-# high-order bytes). One struct.pack call is several times faster than
-# concatenating int.to_bytes results, and this runs a million times a round.
-_LAYOUT = struct.Struct(">32s24xQ30xH28xI28xI30xH30xH30xH30xH28xI28xI32s32s")
-LEAF_SIZE: int = _LAYOUT.size
-assert LEAF_SIZE == 13 * 32
-_pack = _LAYOUT.pack
-_unpack = _LAYOUT.unpack
-
-_BYTES32_FIELDS: tuple[str, ...] = ("merchant_key", "feature_commitment", "prev_leaf_hash")
-_UINT_BITS: dict[str, int] = {
-    "round": 64,
-    "score": 16,
-    "limit_cny": 32,
-    "product_mask": 32,
-    "model_version": 32,
-    "policy_version": 32,
-}
-_UINT_MAX: tuple[tuple[str, int], ...] = tuple((f, (1 << b) - 1) for f, b in _UINT_BITS.items())
-_REASON_MAX = (1 << 16) - 1
-
-# Canonical JSON forms only: an input that would not round-trip to the same
-# text is malformed (the hash would agree, but two different files describing
-# the same leaf is exactly what an audit file must not allow).
-_HEX32 = re.compile(r"0x[0-9a-fA-F]{64}\Z")
-_DECIMAL = re.compile(r"(?:0|[1-9][0-9]{0,19})\Z")
-
-
-class LeafError(ValueError):
+class LeafError(CreditLedgerError, ValueError):
     """A decision record is malformed; the message starts with the field name."""
 
-
-def _as_uint(field: str, value: Any, maximum: int) -> int:
-    if isinstance(value, bool) or isinstance(value, (str, bytes, float)):
-        raise LeafError(f"{field}: expected an integer, got {type(value).__name__} {value!r}")
-    try:
-        number = operator.index(value)  # accepts numpy integers, rejects floats
-    except TypeError:
-        raise LeafError(
-            f"{field}: expected an integer, got {type(value).__name__} {value!r}"
-        ) from None
-    if not 0 <= number <= maximum:
-        raise LeafError(f"{field}: {number} is out of range 0..{maximum}")
-    return number
+    code = "leaf_invalid"
+    hint = "a decision leaf carries exactly the fields of ledger/leaf.py, in their canonical forms"
+    exit_code = 2
 
 
-def _as_bytes32(field: str, value: Any) -> bytes:
-    if type(value) is not bytes:
-        if not isinstance(value, (bytes, bytearray, memoryview)):
-            raise LeafError(f"{field}: expected 32 bytes, got {type(value).__name__}")
-        value = bytes(value)
-    if len(value) != 32:
-        raise LeafError(f"{field}: expected 32 bytes, got {len(value)}")
-    return value
+@dataclass(frozen=True)
+class Abi:
+    """How one :class:`DecisionLeaf` field is ABI-encoded and which store columns hold it.
+
+    ``columns`` defaults to the field's own name; an array type (``uint16[4]``) has one
+    column per element.
+    """
+
+    type: str
+    columns: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,16 +97,16 @@ class DecisionLeaf:
     from the scorer) and are stored as plain ``int``.
     """
 
-    merchant_key: bytes
-    round: int
-    score: int
-    limit_cny: int
-    product_mask: int
-    reason_codes: tuple[int, int, int, int]
-    model_version: int
-    policy_version: int
-    feature_commitment: bytes
-    prev_leaf_hash: bytes
+    merchant_key: Annotated[bytes, Abi("bytes32")]
+    round: Annotated[int, Abi("uint64", ("round_id",))]
+    score: Annotated[int, Abi("uint16")]
+    limit_cny: Annotated[int, Abi("uint32")]
+    product_mask: Annotated[int, Abi("uint32")]
+    reason_codes: Annotated[tuple[int, int, int, int], Abi("uint16[4]", ("reason1", "reason2", "reason3", "reason4"))]
+    model_version: Annotated[int, Abi("uint32")]
+    policy_version: Annotated[int, Abi("uint32")]
+    feature_commitment: Annotated[bytes, Abi("bytes32")]
+    prev_leaf_hash: Annotated[bytes, Abi("bytes32")]
 
     def __post_init__(self) -> None:
         setter = object.__setattr__
@@ -171,69 +118,31 @@ class DecisionLeaf:
             value = getattr(self, name)
             if type(value) is not int or not 0 <= value <= maximum:
                 setter(self, name, _as_uint(name, value, maximum))
-        codes = self.reason_codes
-        if type(codes) is not tuple or len(codes) != REASON_CODE_COUNT or not all(
-            type(c) is int and 0 <= c <= _REASON_MAX for c in codes
-        ):
-            if isinstance(codes, (str, bytes, bytearray, memoryview)) or not isinstance(
-                codes, Iterable
+        for name, count, maximum in _ARRAYS:
+            codes = getattr(self, name)
+            if (
+                type(codes) is not tuple
+                or len(codes) != count
+                or not all(type(c) is int and 0 <= c <= maximum for c in codes)
             ):
-                raise LeafError(
-                    f"reason_codes: expected {REASON_CODE_COUNT} integers, "
-                    f"got {type(codes).__name__}"
-                )
-            items = list(codes)
-            if len(items) != REASON_CODE_COUNT:
-                raise LeafError(
-                    f"reason_codes: expected exactly {REASON_CODE_COUNT} codes, got {len(items)}"
-                )
-            setter(
-                self,
-                "reason_codes",
-                tuple(_as_uint(f"reason_codes[{i}]", c, _REASON_MAX) for i, c in enumerate(items)),
-            )
+                setter(self, name, _as_uint_array(name, codes, count, maximum))
 
     # -- JSON forms ---------------------------------------------------------
 
     def to_values(self) -> list[Any]:
         """The value list as ``@openzeppelin/merkle-tree``'s dump stores it."""
-        return [
-            "0x" + self.merchant_key.hex(),
-            str(self.round),
-            str(self.score),
-            str(self.limit_cny),
-            str(self.product_mask),
-            [str(c) for c in self.reason_codes],
-            str(self.model_version),
-            str(self.policy_version),
-            "0x" + self.feature_commitment.hex(),
-            "0x" + self.prev_leaf_hash.hex(),
-        ]
+        return [_TO_VALUE[f.kind](getattr(self, f.name)) for f in LEAF_LAYOUT]
 
     @classmethod
     def from_values(cls, values: Sequence[Any]) -> DecisionLeaf:
         """Parse the form :meth:`to_values` writes (ints may also be JSON numbers)."""
         if not isinstance(values, (list, tuple)) or len(values) != len(LEAF_FIELDS):
-            raise LeafError(
-                f"values: expected a list of {len(LEAF_FIELDS)} items, got {_describe(values)}"
-            )
-        fields = dict(zip(LEAF_FIELDS, values))
-        return cls._from_json_fields(fields)
+            raise LeafError(f"values: expected a list of {len(LEAF_FIELDS)} items, got {_describe(values)}")
+        return cls._from_json_fields(dict(zip(LEAF_FIELDS, values)))
 
     def to_dict(self) -> dict[str, Any]:
         """Python field names; bytes32 as ``0x`` hex, ints as ints."""
-        return {
-            "merchant_key": "0x" + self.merchant_key.hex(),
-            "round": self.round,
-            "score": self.score,
-            "limit_cny": self.limit_cny,
-            "product_mask": self.product_mask,
-            "reason_codes": list(self.reason_codes),
-            "model_version": self.model_version,
-            "policy_version": self.policy_version,
-            "feature_commitment": "0x" + self.feature_commitment.hex(),
-            "prev_leaf_hash": "0x" + self.prev_leaf_hash.hex(),
-        }
+        return {f.name: _TO_DICT[f.kind](getattr(self, f.name)) for f in LEAF_LAYOUT}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> DecisionLeaf:
@@ -250,38 +159,37 @@ class DecisionLeaf:
 
     @classmethod
     def _from_json_fields(cls, fields: Mapping[str, Any]) -> DecisionLeaf:
-        codes = fields["reason_codes"]
-        if not isinstance(codes, (list, tuple)) or len(codes) != REASON_CODE_COUNT:
-            raise LeafError(
-                f"reason_codes: expected a list of {REASON_CODE_COUNT} codes, got {_describe(codes)}"
-            )
-        return cls(
-            merchant_key=_parse_hex32("merchant_key", fields["merchant_key"]),
-            round=_parse_int("round", fields["round"]),
-            score=_parse_int("score", fields["score"]),
-            limit_cny=_parse_int("limit_cny", fields["limit_cny"]),
-            product_mask=_parse_int("product_mask", fields["product_mask"]),
-            reason_codes=tuple(_parse_int(f"reason_codes[{i}]", c) for i, c in enumerate(codes)),
-            model_version=_parse_int("model_version", fields["model_version"]),
-            policy_version=_parse_int("policy_version", fields["policy_version"]),
-            feature_commitment=_parse_hex32("feature_commitment", fields["feature_commitment"]),
-            prev_leaf_hash=_parse_hex32("prev_leaf_hash", fields["prev_leaf_hash"]),
-        )
+        parsed: dict[str, Any] = {}
+        for f in LEAF_LAYOUT:
+            value = fields[f.name]
+            if f.kind == "bytes32":
+                parsed[f.name] = _parse_hex32(f.name, value)
+            elif f.kind == "uint":
+                parsed[f.name] = _parse_int(f.name, value)
+            else:
+                if not isinstance(value, (list, tuple)) or len(value) != f.length:
+                    raise LeafError(f"{f.name}: expected a list of {f.length} codes, got {_describe(value)}")
+                parsed[f.name] = tuple(_parse_int(f"{f.name}[{i}]", c) for i, c in enumerate(value))
+        return cls(**parsed)
 
     def to_abi_tuple(self) -> tuple[Any, ...]:
         """The argument web3 passes for ``CreditLedger.DecisionLeaf`` (fields in ABI order)."""
-        return (
-            self.merchant_key,
-            self.round,
-            self.score,
-            self.limit_cny,
-            self.product_mask,
-            list(self.reason_codes),
-            self.model_version,
-            self.policy_version,
-            self.feature_commitment,
-            self.prev_leaf_hash,
-        )
+        return tuple(list(v) if type(v) is tuple else v for v in _FIELD_VALUES(self))
+
+    def to_columns(self) -> dict[str, Any]:
+        """The leaf as the store's decision columns (:data:`LEAF_COLUMNS` -> value)."""
+        return dict(zip(LEAF_COLUMNS, flat_values(self)))
+
+    @classmethod
+    def from_columns(cls, columns: Mapping[str, Any]) -> DecisionLeaf:
+        """The leaf whose store columns are ``columns`` (a row mapping; extra keys ignored)."""
+        values: dict[str, Any] = {}
+        for f in LEAF_LAYOUT:
+            if f.kind == "uint_array":
+                values[f.name] = tuple(columns[c] for c in f.columns)
+            else:
+                values[f.name] = columns[f.columns[0]]
+        return cls(**values)
 
     # -- hashing conveniences -------------------------------------------------
 
@@ -292,6 +200,177 @@ class DecisionLeaf:
     def leaf_hash(self) -> bytes:
         """Same as :func:`leaf_hash`."""
         return leaf_hash(self)
+
+
+# -- the layout, derived from DecisionLeaf's annotations ------------------------------
+
+_ARRAY_TYPE = re.compile(r"(uint(\d+))\[(\d+)\]\Z")
+_UINT_TYPE = re.compile(r"uint(\d+)\Z")
+
+
+@dataclass(frozen=True)
+class LeafField:
+    """One leaf field: its name, ABI type, Solidity member name and store columns."""
+
+    name: str
+    abi_type: str
+    kind: str  # "bytes32", "uint" or "uint_array"
+    bits: int  # integer width (256 for bytes32)
+    length: int  # 1, or the array length
+    columns: tuple[str, ...]
+
+    @property
+    def solidity_name(self) -> str:
+        """The member name in ``CreditLedger.DecisionLeaf`` (camelCase)."""
+        head, *rest = self.name.split("_")
+        return head + "".join(part.capitalize() for part in rest)
+
+    @property
+    def maximum(self) -> int:
+        return (1 << self.bits) - 1
+
+
+def _layout() -> tuple[LeafField, ...]:
+    hints = typing.get_type_hints(DecisionLeaf, include_extras=True)
+    out = []
+    for name, hint in hints.items():
+        abi = next(m for m in hint.__metadata__ if isinstance(m, Abi))
+        if abi.type == "bytes32":
+            out.append(LeafField(name, abi.type, "bytes32", 256, 1, abi.columns or (name,)))
+        elif (array := _ARRAY_TYPE.match(abi.type)) is not None:
+            length = int(array.group(3))
+            columns = abi.columns or tuple(f"{name}{i}" for i in range(length))
+            if len(columns) != length:
+                raise AssertionError(f"{name}: {len(columns)} columns for {abi.type}")
+            out.append(LeafField(name, abi.type, "uint_array", int(array.group(2)), length, columns))
+        elif (uint := _UINT_TYPE.match(abi.type)) is not None:
+            out.append(LeafField(name, abi.type, "uint", int(uint.group(1)), 1, abi.columns or (name,)))
+        else:  # pragma: no cover - a layout change must extend this table
+            raise AssertionError(f"{name}: ABI type {abi.type} is not supported by ledger.leaf")
+    return tuple(out)
+
+
+LEAF_LAYOUT: tuple[LeafField, ...] = _layout()
+"""Every field of the leaf, in ABI order."""
+
+LEAF_FIELDS: tuple[str, ...] = tuple(f.name for f in LEAF_LAYOUT)
+"""Field names, in ABI order."""
+
+LEAF_ENCODING: tuple[str, ...] = tuple(f.abi_type for f in LEAF_LAYOUT)
+"""ABI types of :data:`LEAF_FIELDS`, the ``leafEncoding`` of every tree dump."""
+
+LEAF_COLUMNS: tuple[str, ...] = tuple(c for f in LEAF_LAYOUT for c in f.columns)
+"""The store's columns for the leaf, in ABI order (an array field spans several)."""
+
+_BYTES32_FIELDS: tuple[str, ...] = tuple(f.name for f in LEAF_LAYOUT if f.kind == "bytes32")
+_UINT_MAX: tuple[tuple[str, int], ...] = tuple((f.name, f.maximum) for f in LEAF_LAYOUT if f.kind == "uint")
+_ARRAYS: tuple[tuple[str, int, int], ...] = tuple(
+    (f.name, f.length, f.maximum) for f in LEAF_LAYOUT if f.kind == "uint_array"
+)
+if len(_ARRAYS) != 1:  # pragma: no cover - the reason codes are the one array
+    raise AssertionError("ledger.leaf expects exactly one array field (the reason codes)")
+REASON_CODE_COUNT: int = _ARRAYS[0][1]
+_REASON_MAX = _ARRAYS[0][2]
+
+ZERO_HASH: bytes = bytes(32)
+"""``prev_leaf_hash`` of a merchant's first decision."""
+
+# Every field is a static type, so the encoding is a fixed layout: each value
+# right-aligned in its own 32-byte word (the ``x`` pad bytes are the zero
+# high-order bytes). One struct.pack call is several times faster than
+# concatenating int.to_bytes results, and this runs a million times a round.
+_UINT_CODE = {8: "B", 16: "H", 32: "I", 64: "Q"}
+
+
+def _word(field: LeafField) -> str:
+    if field.kind == "bytes32":
+        return "32s"
+    return f"{32 - field.bits // 8}x{_UINT_CODE[field.bits]}"
+
+
+_LAYOUT = struct.Struct(">" + "".join(_word(f) * f.length for f in LEAF_LAYOUT))
+LEAF_SIZE: int = _LAYOUT.size
+assert LEAF_SIZE == 32 * sum(f.length for f in LEAF_LAYOUT)
+_pack = _LAYOUT.pack
+_unpack = _LAYOUT.unpack
+_FIELD_VALUES: Callable[[DecisionLeaf], tuple[Any, ...]] = operator.attrgetter(*LEAF_FIELDS)  # type: ignore[assignment]
+
+# Canonical JSON forms only: an input that would not round-trip to the same
+# text is malformed (the hash would agree, but two different files describing
+# the same leaf is exactly what an audit file must not allow).
+_HEX32 = re.compile(r"0x[0-9a-fA-F]{64}\Z")
+_DECIMAL = re.compile(r"(?:0|[1-9][0-9]{0,19})\Z")
+
+_TO_VALUE: dict[str, Callable[[Any], Any]] = {
+    "bytes32": lambda b: "0x" + b.hex(),
+    "uint": str,
+    "uint_array": lambda codes: [str(c) for c in codes],
+}
+_TO_DICT: dict[str, Callable[[Any], Any]] = {
+    "bytes32": lambda b: "0x" + b.hex(),
+    "uint": lambda n: n,
+    "uint_array": list,
+}
+
+
+def _generate(name: str, args: str, body: str) -> Any:
+    """A function compiled from ``body``, an expression over the layout (see the module docstring)."""
+    namespace: dict[str, Any] = {"_pack": _pack, "_k": keccak256}
+    exec(f"def {name}({args}):\n    return {body}\n", namespace)  # noqa: S102 - text built from LEAF_LAYOUT only
+    return namespace[name]
+
+
+def _leaf_words(var: str) -> str:
+    """``lf.merchant_key, lf.round, ..., lf.reason_codes[0], ...``: one leaf's packed values."""
+    parts = []
+    for f in LEAF_LAYOUT:
+        if f.kind == "uint_array":
+            parts += [f"{var}.{f.name}[{i}]" for i in range(f.length)]
+        else:
+            parts.append(f"{var}.{f.name}")
+    return ", ".join(parts)
+
+
+_encode_leaf: Callable[[DecisionLeaf], bytes] = _generate("encode", "lf", f"_pack({_leaf_words('lf')})")
+_hash_leaves: Callable[[Iterable[DecisionLeaf]], list[bytes]] = _generate(
+    "leaf_hashes", "leaves", f"[_k(_k(_pack({_leaf_words('lf')}))) for lf in leaves]"
+)
+
+
+def flat_values(leaf: DecisionLeaf) -> tuple[Any, ...]:
+    """The leaf's values as packed (the array expanded): one per :data:`LEAF_COLUMNS` entry."""
+    return _unpack(_encode_leaf(leaf))
+
+
+def _as_uint(field: str, value: Any, maximum: int) -> int:
+    if isinstance(value, bool) or isinstance(value, (str, bytes, float)):
+        raise LeafError(f"{field}: expected an integer, got {type(value).__name__} {value!r}")
+    try:
+        number = operator.index(value)  # accepts numpy integers, rejects floats
+    except TypeError:
+        raise LeafError(f"{field}: expected an integer, got {type(value).__name__} {value!r}") from None
+    if not 0 <= number <= maximum:
+        raise LeafError(f"{field}: {number} is out of range 0..{maximum}")
+    return number
+
+
+def _as_uint_array(field: str, codes: Any, count: int, maximum: int) -> tuple[int, ...]:
+    if isinstance(codes, (str, bytes, bytearray, memoryview)) or not isinstance(codes, Iterable):
+        raise LeafError(f"{field}: expected {count} integers, got {type(codes).__name__}")
+    items = list(codes)
+    if len(items) != count:
+        raise LeafError(f"{field}: expected exactly {count} codes, got {len(items)}")
+    return tuple(_as_uint(f"{field}[{i}]", c, maximum) for i, c in enumerate(items))
+
+
+def _as_bytes32(field: str, value: Any) -> bytes:
+    if type(value) is not bytes:
+        if not isinstance(value, (bytes, bytearray, memoryview)):
+            raise LeafError(f"{field}: expected 32 bytes, got {type(value).__name__}")
+        value = bytes(value)
+    if len(value) != 32:
+        raise LeafError(f"{field}: expected 32 bytes, got {len(value)}")
+    return value
 
 
 def _describe(value: Any) -> str:
@@ -318,30 +397,14 @@ def _parse_int(field: str, value: Any) -> int:
 
 def encode(leaf: DecisionLeaf) -> bytes:
     """Canonical ``abi.encode`` of the leaf's fields (416 bytes)."""
-    codes = leaf.reason_codes
-    return _pack(
-        leaf.merchant_key,
-        leaf.round,
-        leaf.score,
-        leaf.limit_cny,
-        leaf.product_mask,
-        codes[0],
-        codes[1],
-        codes[2],
-        codes[3],
-        leaf.model_version,
-        leaf.policy_version,
-        leaf.feature_commitment,
-        leaf.prev_leaf_hash,
-    )
+    return _encode_leaf(leaf)
 
 
 def decode(data: bytes) -> DecisionLeaf:
     """Inverse of :func:`encode`; rejects wrong length and non-zero padding."""
     if len(data) != LEAF_SIZE:
         raise LeafError(f"encoding: expected {LEAF_SIZE} bytes, got {len(data)}")
-    (mk, rnd, score, limit, mask, c0, c1, c2, c3, mv, pv, fc, prev) = _unpack(data)
-    leaf = DecisionLeaf(mk, rnd, score, limit, mask, (c0, c1, c2, c3), mv, pv, fc, prev)
+    leaf = DecisionLeaf.from_columns(dict(zip(LEAF_COLUMNS, _unpack(data))))
     # struct skips pad bytes without looking at them; a non-canonical word
     # (dirty high bytes) must not decode to a leaf with a different hash.
     if encode(leaf) != bytes(data):
@@ -351,32 +414,12 @@ def decode(data: bytes) -> DecisionLeaf:
 
 def leaf_hash(leaf: DecisionLeaf) -> bytes:
     """``keccak256(keccak256(encode(leaf)))`` -- StandardMerkleTree's leaf hash."""
-    return keccak256(keccak256(encode(leaf)))
+    return keccak256(keccak256(_encode_leaf(leaf)))
 
 
 def leaf_hashes(leaves: Iterable[DecisionLeaf]) -> list[bytes]:
     """:func:`leaf_hash` of many leaves, with the per-call lookups hoisted."""
-    k = keccak256
-    pack = _pack
-    return [
-        k(
-            k(
-                pack(
-                    lf.merchant_key,
-                    lf.round,
-                    lf.score,
-                    lf.limit_cny,
-                    lf.product_mask,
-                    *lf.reason_codes,
-                    lf.model_version,
-                    lf.policy_version,
-                    lf.feature_commitment,
-                    lf.prev_leaf_hash,
-                )
-            )
-        )
-        for lf in leaves
-    ]
+    return _hash_leaves(leaves)
 
 
 # -- column batches -------------------------------------------------------------
@@ -387,6 +430,9 @@ def leaf_hashes(leaves: Iterable[DecisionLeaf]) -> list[bytes]:
 # field, the four reason codes as four lists, and round/model/policy as single
 # values (one batch shares them) -- and produce the same bytes as the per-leaf
 # functions above; tests compare the two byte for byte.
+
+#: Fields a batch shares (one value for every leaf of the batch).
+BATCH_FIELDS: tuple[str, ...] = ("round", "model_version", "policy_version")
 
 
 def _check_bytes32_column(field: str, column: Sequence[bytes], n: int) -> None:
@@ -411,10 +457,12 @@ def _check_int_column(field: str, column: Sequence[int], n: int, maximum: int) -
 class LeafColumns(Sequence[DecisionLeaf]):
     """The leaves of one batch, column by column (validated once, as a whole).
 
-    A read-only sequence of :class:`DecisionLeaf`: indexing builds the leaf on
-    demand, so code written for a list of leaves works unchanged, while the
-    bulk operations (:meth:`encodings`, :meth:`hashes`, :meth:`values_json`)
-    never make per-leaf objects. ``reason_codes`` is four columns.
+    The fields are :data:`LEAF_FIELDS` (a test keeps them in step): a sequence per
+    field, except the :data:`BATCH_FIELDS` (one value for the batch) and the array
+    field, which is a tuple of one sequence per element. A read-only sequence of
+    :class:`DecisionLeaf`: indexing builds the leaf on demand, so code written for
+    a list of leaves works unchanged, while the bulk operations (:meth:`encodings`,
+    :meth:`hashes`, :meth:`values_json`) never make per-leaf objects.
     """
 
     merchant_key: Sequence[bytes]
@@ -430,29 +478,42 @@ class LeafColumns(Sequence[DecisionLeaf]):
 
     def __post_init__(self) -> None:
         n = len(self.merchant_key)
-        for name in _BYTES32_FIELDS:
-            _check_bytes32_column(name, getattr(self, name), n)
-        for name in ("round", "model_version", "policy_version"):
-            object.__setattr__(self, name, _as_uint(name, getattr(self, name), (1 << _UINT_BITS[name]) - 1))
-        for name in ("score", "limit_cny", "product_mask"):
-            _check_int_column(name, getattr(self, name), n, (1 << _UINT_BITS[name]) - 1)
-        if len(self.reason_codes) != REASON_CODE_COUNT:
-            raise LeafError(f"reason_codes: expected {REASON_CODE_COUNT} columns, got {len(self.reason_codes)}")
-        for j, column in enumerate(self.reason_codes):
-            _check_int_column(f"reason_codes{j}", column, n, _REASON_MAX)
+        for f in LEAF_LAYOUT:
+            value = getattr(self, f.name)
+            if f.name in BATCH_FIELDS:
+                object.__setattr__(self, f.name, _as_uint(f.name, value, f.maximum))
+            elif f.kind == "bytes32":
+                _check_bytes32_column(f.name, value, n)
+            elif f.kind == "uint":
+                _check_int_column(f.name, value, n, f.maximum)
+            else:
+                if len(value) != f.length:
+                    raise LeafError(f"{f.name}: expected {f.length} columns, got {len(value)}")
+                for j, column in enumerate(value):
+                    _check_int_column(f"{f.name}{j}", column, n, f.maximum)
 
     def __len__(self) -> int:
         return len(self.merchant_key)
 
-    def __getitem__(self, i):  # type: ignore[no-untyped-def,override]
+    @typing.overload
+    def __getitem__(self, i: int) -> DecisionLeaf: ...
+
+    @typing.overload
+    def __getitem__(self, i: slice) -> list[DecisionLeaf]: ...
+
+    def __getitem__(self, i: int | slice) -> DecisionLeaf | list[DecisionLeaf]:
         if isinstance(i, slice):
             return [self[j] for j in range(*i.indices(len(self)))]
-        c = self.reason_codes
-        return DecisionLeaf(
-            self.merchant_key[i], self.round, self.score[i], self.limit_cny[i], self.product_mask[i],
-            (c[0][i], c[1][i], c[2][i], c[3][i]), self.model_version, self.policy_version,
-            self.feature_commitment[i], self.prev_leaf_hash[i],
-        )  # fmt: skip
+        values: dict[str, Any] = {}
+        for f in LEAF_LAYOUT:
+            column = getattr(self, f.name)
+            if f.name in BATCH_FIELDS:
+                values[f.name] = column
+            elif f.kind == "uint_array":
+                values[f.name] = tuple(c[i] for c in column)
+            else:
+                values[f.name] = column[i]
+        return DecisionLeaf(**values)
 
     def __iter__(self) -> Iterator[DecisionLeaf]:
         for i in range(len(self)):
@@ -464,16 +525,32 @@ class LeafColumns(Sequence[DecisionLeaf]):
         if not leaves:
             raise LeafError("leaves: at least one leaf needed")
         first = leaves[0]
+        shared = operator.attrgetter(*BATCH_FIELDS)
         for i, lf in enumerate(leaves):
-            if (lf.round, lf.model_version, lf.policy_version) != (first.round, first.model_version, first.policy_version):
+            if shared(lf) != shared(first):
                 raise LeafError(f"leaves[{i}]: round/model/policy differ from leaves[0]")
-        codes = [lf.reason_codes for lf in leaves]
-        return cls(
-            [lf.merchant_key for lf in leaves], first.round, [lf.score for lf in leaves],
-            [lf.limit_cny for lf in leaves], [lf.product_mask for lf in leaves],
-            tuple(list(c) for c in zip(*codes)), first.model_version, first.policy_version,  # type: ignore[arg-type]
-            [lf.feature_commitment for lf in leaves], [lf.prev_leaf_hash for lf in leaves],
-        )  # fmt: skip
+        values: dict[str, Any] = {}
+        for f in LEAF_LAYOUT:
+            if f.name in BATCH_FIELDS:
+                values[f.name] = getattr(first, f.name)
+            elif f.kind == "uint_array":
+                values[f.name] = tuple(list(c) for c in zip(*(getattr(lf, f.name) for lf in leaves)))
+            else:
+                values[f.name] = [getattr(lf, f.name) for lf in leaves]
+        return cls(**values)
+
+    def _word_columns(self, part: slice = slice(None)) -> list[Iterable[Any]]:
+        """One iterable per packed word (:data:`LEAF_COLUMNS`), over the leaves ``part``."""
+        out: list[Iterable[Any]] = []
+        for f in LEAF_LAYOUT:
+            value = getattr(self, f.name)
+            if f.name in BATCH_FIELDS:
+                out.append(repeat(value))
+            elif f.kind == "uint_array":
+                out.extend(c[part] for c in value)
+            else:
+                out.append(value[part])
+        return out
 
     def encodings(self) -> list[bytes]:
         """:func:`encode` of every leaf, in order."""
@@ -483,15 +560,7 @@ class LeafColumns(Sequence[DecisionLeaf]):
         """:func:`leaf_hash` of every leaf, in order."""
         k = keccak256
         pack = _pack
-        rnd, mv, pv = self.round, self.model_version, self.policy_version
-        c0, c1, c2, c3 = self.reason_codes
-        return [
-            k(k(pack(mk, rnd, s, lim, pm, a, b, c, d, mv, pv, fc, prev)))
-            for mk, s, lim, pm, a, b, c, d, fc, prev in zip(
-                self.merchant_key, self.score, self.limit_cny, self.product_mask, c0, c1, c2, c3,
-                self.feature_commitment, self.prev_leaf_hash,
-            )
-        ]  # fmt: skip
+        return [k(k(pack(*words))) for words in zip(*self._word_columns())]
 
     def values_json(self, start: int = 0, stop: int | None = None) -> list[str]:
         """Each leaf's :meth:`DecisionLeaf.to_values` as compact JSON text (leaves ``start:stop``).
@@ -499,28 +568,26 @@ class LeafColumns(Sequence[DecisionLeaf]):
         Equal to ``json.dumps(leaf.to_values(), separators=(",", ":"))``: the
         values are lowercase hex and decimal strings, none needs escaping.
         """
-        head = f'","{self.round}","'
-        tail = f'"],"{self.model_version}","{self.policy_version}","0x'
         part = slice(start, stop)
-        c0, c1, c2, c3 = (c[part] for c in self.reason_codes)
-        return [
-            f'["0x{mk.hex()}{head}{s}","{lim}","{pm}",["{a}","{b}","{c}","{d}{tail}{fc.hex()}","0x{prev.hex()}"]'
-            for mk, s, lim, pm, a, b, c, d, fc, prev in zip(
-                self.merchant_key[part], self.score[part], self.limit_cny[part], self.product_mask[part], c0, c1, c2, c3,
-                self.feature_commitment[part], self.prev_leaf_hash[part],
-            )
-        ]  # fmt: skip
+        template, columns = [], []
+        for f in LEAF_LAYOUT:
+            value = getattr(self, f.name)
+            if f.name in BATCH_FIELDS:
+                template.append(f'"{value}"')
+            elif f.kind == "bytes32":
+                template.append('"0x%s"')
+                columns.append([b.hex() for b in value[part]])
+            elif f.kind == "uint":
+                template.append('"%s"')
+                columns.append(value[part])
+            else:
+                template.append("[" + ",".join(['"%s"'] * f.length) + "]")
+                columns.extend(c[part] for c in value)
+        text = "[" + ",".join(template) + "]"
+        return [text % words for words in zip(*columns)]
 
 
 def encode_columns(cols: LeafColumns) -> list[bytes]:
     """:func:`encode` of every leaf of ``cols`` (416 bytes each), without leaf objects."""
     pack = _pack
-    rnd, mv, pv = cols.round, cols.model_version, cols.policy_version
-    c0, c1, c2, c3 = cols.reason_codes
-    return [
-        pack(mk, rnd, s, lim, pm, a, b, c, d, mv, pv, fc, prev)
-        for mk, s, lim, pm, a, b, c, d, fc, prev in zip(
-            cols.merchant_key, cols.score, cols.limit_cny, cols.product_mask, c0, c1, c2, c3,
-            cols.feature_commitment, cols.prev_leaf_hash,
-        )
-    ]  # fmt: skip
+    return [pack(*words) for words in zip(*cols._word_columns())]

@@ -30,6 +30,7 @@ import struct
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from foundation.errors import CreditLedgerError
 from ledger.keccak import keccak256
 from ledger.leaf import LEAF_ENCODING, DecisionLeaf, LeafError, leaf_hashes
 
@@ -41,6 +42,8 @@ __all__ = [
     "hash_pair",
     "load",
     "process_proof",
+    "proof_from_nodes",
+    "proof_positions",
     "verify",
 ]
 
@@ -50,8 +53,12 @@ DUMP_FORMAT = "standard-v1"
 _NUMPY_SORT_MIN = 4096
 
 
-class MerkleError(ValueError):
+class MerkleError(CreditLedgerError, ValueError):
     """A tree cannot be built, a proof is malformed, or a dump does not check out."""
+
+    code = "merkle_invalid"
+    hint = "the tree, proof or dump does not check out; rebuild it from the batch file"
+    exit_code = 2
 
 
 def hash_pair(a: bytes, b: bytes) -> bytes:
@@ -256,6 +263,40 @@ class MerkleTree:
                     by_position += proofs[max(start, first_leaf) - start :]
                 parent_proofs = proofs
             return [by_position[t - first_leaf] for t in self._tree_index]
+
+
+# -- proofs from a stored node array -------------------------------------------------
+
+
+def proof_positions(tree_index: int) -> list[int]:
+    """Node positions of the proof of the node at ``tree_index``, leaf upwards.
+
+    In the node array (root first; node ``i`` has children ``2i+1`` and ``2i+2``)
+    the sibling of ``i`` is ``i-1`` if ``i`` is even, else ``i+1``; the walk goes
+    to the parent ``(i-1)//2`` and stops at the root.
+    """
+    positions: list[int] = []
+    i = tree_index
+    while i > 0:
+        positions.append(i - 1 if i % 2 == 0 else i + 1)
+        i = (i - 1) // 2
+    return positions
+
+
+def proof_from_nodes(nodes: bytes, tree_index: int) -> list[bytes]:
+    """The Merkle proof of node ``tree_index`` from a packed node array.
+
+    ``nodes`` is ``(2n-1)*32`` bytes, root first, in OpenZeppelin
+    ``StandardMerkleTree`` order (``b"".join(tree.nodes)``, what the store keeps per
+    round). Equal to ``MerkleTree.proof(leaf)`` for the leaf stored at ``tree_index``.
+    """
+    size = len(nodes)
+    if size == 0 or size % 32 or (size // 32) % 2 == 0:
+        raise MerkleError(f"nodes: {size} bytes is not (2n-1)*32")
+    count = size // 32
+    if not isinstance(tree_index, int) or not 0 <= tree_index < count:
+        raise MerkleError(f"tree_index: {tree_index!r} out of range 0..{count - 1}")
+    return [nodes[p * 32 : (p + 1) * 32] for p in proof_positions(tree_index)]
 
 
 def process_proof(leaf: bytes, proof: Sequence[bytes]) -> bytes:

@@ -20,9 +20,9 @@ from typing import Any, Callable
 from pydantic import BaseModel, Field
 
 from ledger.store import ApplicationRow, NotFound, Store
-from oracle.scoring_source import ScoringSource
+from sources.synthetic import ScoringSource
 from oracle.service import UNFINISHED_STATUSES, Oracle, RoundResult
-from oracle.sources import ScoredDecision, ScoredRound
+from sources.records import ScoredDecision, ScoredRound
 
 STATUS_PENDING = "decided, anchoring pending"
 STATUS_ANCHORED = "anchored"

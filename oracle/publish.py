@@ -15,11 +15,8 @@ from typing import Callable
 from eth_account.signers.local import LocalAccount
 
 from ledger.deployment import LedgerContracts
+from ledger.enums import PolicyStatus, Segment
 
-#: Segment numbers as the contracts' ``Segment`` enum has them.
-SEGMENTS: dict[str, int] = {"merchant": 0, "farmer": 1}
-MODEL_STATUS = ("None", "Registered", "Active", "Retired")
-POLICY_STATUS = ("None", "Proposed", "Active", "Superseded", "Cancelled")
 ZERO32 = bytes(32)
 
 
@@ -28,10 +25,11 @@ class PublishError(RuntimeError):
 
 
 def segment_id(segment: str) -> int:
+    """The on-chain ``Segment`` ordinal of a segment name (``"farmer"`` -> 1)."""
     try:
-        return SEGMENTS[segment]
-    except KeyError:
-        raise PublishError(f"unknown segment {segment!r}; expected one of {sorted(SEGMENTS)}") from None
+        return int(Segment.from_label(segment))
+    except ValueError:
+        raise PublishError(f"unknown segment {segment!r}; expected one of {list(Segment.labels())}") from None
 
 
 def find_model_version(contracts: LedgerContracts, artifact_hash: bytes) -> int | None:
@@ -107,8 +105,8 @@ def propose_policy(
     target, data, predecessor, salt = _activation_call(contracts, version)
     timelock = contracts.timelock
     op_id = bytes(timelock.functions.hashOperation(target, 0, data, predecessor, salt).call())
-    status = POLICY_STATUS[contracts.policies.functions.policy(version).call()[1]]
-    if status == "Active":
+    status = PolicyStatus(contracts.policies.functions.policy(version).call()[1])
+    if status is PolicyStatus.ACTIVE:
         return PolicyActivation(version, op_id, 0, True)
     if not timelock.functions.isOperation(op_id).call():
         delay = int(timelock.functions.getMinDelay().call())

@@ -44,15 +44,16 @@ from ledger.accounts import FIRST_DEV_MERCHANT_INDEX, RoleAccounts, dev_account
 from ledger.chain import Chain, ChainError
 from ledger.config import Settings
 from ledger.deployment import AddressBook, LedgerContracts, load
+from ledger.enums import MerchantKind, MerchantStatus
 from ledger.identity import Pseudonymizer, feature_commitments
 from ledger.leaf import ZERO_HASH, LeafColumns
 from ledger.merkle import GcPaused
 from ledger.roles import Role
 from ledger.store import MerchantRow, NotFound, Store
-from oracle import batch as batchfile
-from oracle.documents import DocumentStore
-from oracle.publish import SEGMENTS
-from oracle.sources import DecisionSource
+from ledger import batchfile
+from ledger.documents import DocumentStore
+from oracle.publish import segment_id
+from sources.records import DecisionSource
 
 log_ = logging.getLogger("credit_ledger.oracle")
 
@@ -221,7 +222,7 @@ class Oracle:
     # -- versions ------------------------------------------------------------
     def active_versions(self, source: DecisionSource) -> tuple[int, int]:
         """The active on-chain model and policy of the source's segment, checked against it."""
-        segment = SEGMENTS[source.segment]
+        segment = segment_id(source.segment)
         models, policies = self.contracts.models.functions, self.contracts.policies.functions
         model_version = int(models.activeModel(segment).call())
         policy_version = int(policies.activePolicy(segment).call())
@@ -562,19 +563,22 @@ class Oracle:
 
     # -- identities ----------------------------------------------------------
     def bind_demo_merchants(self, merchant_ids: list[str]) -> list[tuple[str, bytes, str]]:
-        """Register the given merchants on-chain, bound to development accounts 10, 11, ..."""
+        """Register the given merchants on-chain, bound to development accounts 10, 11, ...
+
+        Each merchant must be in the store (scored at least once): its kind on-chain
+        follows its segment there.
+        """
         bound = []
         identities = self.contracts.identities.functions
         for offset, merchant_id in enumerate(merchant_ids):
             account = dev_account(FIRST_DEV_MERCHANT_INDEX + offset)
             key = self.pseudonyms.merchant_key(merchant_id)
-            if identities.merchant(key).call()[2] == 0:
-                kind = 1 if merchant_id.startswith("F") else 0
-                self.chain.send(identities.register(key, account.address, kind), self.accounts[Role.REGISTRAR])
-            try:
-                row = self.store.merchant_by_id(merchant_id)
-                self.store.upsert_merchants([MerchantRow(merchant_id=merchant_id, merchant_key=key, segment=row.segment, industry=row.industry, region=row.region, account=account.address)])
-            except NotFound:
-                pass
+            row = self.store.merchant_by_id(merchant_id)
+            if identities.merchant(key).call()[2] == MerchantStatus.UNREGISTERED:
+                kind = MerchantKind.from_label(row.segment)
+                self.chain.send(identities.register(key, account.address, int(kind)), self.accounts[Role.REGISTRAR])
+            self.store.upsert_merchants(
+                [MerchantRow(merchant_id, key, row.segment, row.industry, row.region, account=account.address)]
+            )
             bound.append((merchant_id, key, account.address))
         return bound

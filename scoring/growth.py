@@ -661,7 +661,7 @@ class GrowthAnalysis:
 
     ``features`` (from :func:`scoring.features.build_features`) and
     ``validation`` may be passed when the caller already has them, e.g. from
-    :meth:`oracle.scoring_source.ScoringSource.platform_data`.
+    :meth:`sources.synthetic.ScoringSource.platform_data`.
     """
 
     def __init__(

@@ -84,8 +84,8 @@ def make_ledger_env(home: Path, rpc_url: str, merchants: int = 200, rounds: int 
     from credit_ledger.demo import publish_source
     from ledger.config import Settings
     from ledger.deployment import AddressBook, deploy
-    from oracle.documents import DocumentStore
-    from oracle.scoring_source import ScoringSource
+    from ledger.documents import DocumentStore
+    from sources.synthetic import ScoringSource
     from oracle.service import Oracle
 
     settings = Settings(

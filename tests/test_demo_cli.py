@@ -14,8 +14,8 @@ from ledger_support import free_port
 from ledger.chain import Chain
 from ledger.deployment import AddressBook, load
 from ledger.node import LocalNode
-from oracle import batch as batchfile
-from oracle.documents import DocumentStore
+from ledger import batchfile
+from ledger.documents import DocumentStore
 
 
 def _cli(home: Path, port: int, *args: str) -> subprocess.CompletedProcess[str]:

@@ -23,10 +23,9 @@ from fastapi.responses import Response
 from api.auth import require_role
 from api.deps import Services, get_services
 from api.errors import ApiError, BadRequest, Conflict, NotFoundError, errors
-from audit.documents import DirectoryDocuments
 from audit.replay import replay
 from ledger.roles import Role
-from oracle.documents import DocumentError, uri_for
+from ledger.documents import DirectoryDocuments, DocumentAltered, DocumentMissing, uri_for
 
 router = APIRouter(
     prefix="/auditor",
@@ -39,7 +38,7 @@ HEX64 = r"^(0x)?[0-9a-fA-F]{64}$"
 _replay_lock = threading.Lock()
 
 
-class DocumentAltered(ApiError):
+class AlteredDocument(ApiError):
     status_code = 409
     code = "document_altered"
 
@@ -53,9 +52,9 @@ def _digest(value: str) -> bytes:
 def _document(services: Services, digest: bytes) -> bytes:
     try:
         return services.documents().get(digest)
-    except DocumentError as exc:
-        if "altered" in str(exc):
-            raise DocumentAltered(str(exc)) from None
+    except DocumentAltered as exc:
+        raise AlteredDocument(str(exc)) from None
+    except DocumentMissing:
         raise NotFoundError(f"no document sha256:{digest.hex()}") from None
 
 

@@ -108,7 +108,7 @@ class GrowthResponse(BaseModel):
 
 def _analysis(home: Path, merchants: int, week: int) -> Any:
     """The cached :class:`scoring.growth.GrowthAnalysis` of the oracle's export for ``week``."""
-    from oracle.scoring_source import ScoringSource
+    from sources.synthetic import ScoringSource
     from scoring.growth import GrowthAnalysis
 
     key = (str(home), merchants, week)

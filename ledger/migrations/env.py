@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from ledger import indexer
+
 from ledger.store import create_store_engine, metadata
 
 config = context.config
@@ -20,7 +20,7 @@ config = context.config
 def _run(connection) -> None:  # type: ignore[no-untyped-def]
     context.configure(
         connection=connection,
-        target_metadata=[metadata, indexer.metadata],
+        target_metadata=metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
     )

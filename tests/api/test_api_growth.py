@@ -10,7 +10,7 @@ import pytest
 from api.routes import growth as growth_route
 from ledger.accounts import DEV_ROLE_INDEX, dev_account
 from ledger.roles import Role
-from oracle.scoring_source import ScoringSource
+from sources.synthetic import ScoringSource
 from scoring.growth import GrowthAnalysis
 
 A, B = 0, 1  # merchants bound to dev accounts 10 and 11
@@ -89,6 +89,6 @@ def test_growth_language_and_week(client: Any, auth_header: Any, ledger_env: Any
 
 
 def test_cli_default_week_is_the_latest_weekly_round(ledger_env: Any) -> None:
-    from scoring.growth_cli import latest_week
+    from credit_ledger.growth_cmd import latest_week
 
     assert latest_week(ledger_env.settings) == len(ledger_env.rounds) - 1

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from audit.documents import DirectoryDocuments
+from ledger.documents import DirectoryDocuments
 from ledger.store import Store
 
 

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from credit_ledger.audit_cmd import audit_app
 from credit_ledger.events_cmd import events_app
-from ledger.store import decisions
+from ledger.store.schema import decisions
 
 runner = CliRunner()
 

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 
 from audit.replay import replay
 from audit.report import AuditReport
-from ledger.store import decisions
+from ledger.store.schema import decisions
 
 
 def _only_failures(report: AuditReport) -> set[str]:

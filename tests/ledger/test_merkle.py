@@ -20,6 +20,7 @@ from ledger.merkle import (
     hash_pair,
     load,
     process_proof,
+    proof_from_nodes,
     verify,
 )
 
@@ -323,3 +324,27 @@ def test_load_rejects_malformed_dumps(good_dump: dict[str, Any], mutate: Any, me
 def test_load_rejects_non_mapping() -> None:
     with pytest.raises(MerkleError, match="^dump"):
         load([])  # type: ignore[arg-type]
+
+
+# -- proof_from_nodes (pure) ----------------------------------------------------
+
+
+@settings(max_examples=200, deadline=None)
+@given(leaves=st.lists(st.binary(min_size=32, max_size=32), min_size=1, max_size=70), data=st.data())
+def test_proof_from_nodes_matches_merkle_tree(leaves: list[bytes], data) -> None:
+    tree = MerkleTree.build(leaves)
+    nodes = b"".join(tree.nodes)
+    assert len(nodes) == (2 * len(leaves) - 1) * 32
+    i = data.draw(st.integers(min_value=0, max_value=len(leaves) - 1))
+    proof = proof_from_nodes(nodes, tree.tree_index(i))
+    assert proof == tree.proof(i)
+    assert verify(tree.root, leaves[i], proof)
+
+
+def test_proof_from_nodes_edges() -> None:
+    single = MerkleTree.build([b"\x01" * 32])
+    assert proof_from_nodes(b"".join(single.nodes), 0) == []
+    with pytest.raises(MerkleError):
+        proof_from_nodes(b"\x00" * 64, 0)  # even node count
+    with pytest.raises(MerkleError):
+        proof_from_nodes(b"\x00" * 96, 3)

@@ -10,9 +10,9 @@ import pytest
 
 from ledger.identity import Pseudonymizer, feature_commitment, feature_commitments
 from ledger.leaf import DecisionLeaf, LeafColumns, LeafError, encode, encode_columns, leaf_hash
-from oracle import batch as batchfile
+from ledger import batchfile
 from oracle.service import RoundStages
-from oracle.sources import DecisionColumns, ScoredDecision, ScoredRound
+from sources.records import DecisionColumns, ScoredDecision, ScoredRound
 
 
 def _leaves(n: int, seed: int = 1, round_id: int = 9) -> list[DecisionLeaf]:

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from oracle.documents import DocumentError, DocumentStore
+from ledger.documents import DocumentError, DocumentStore
 
 
 def _leftovers(root: Path) -> list[str]:

@@ -25,7 +25,7 @@ from scoring.growth import (
     indicator_table,
     platform_merchants,
 )
-from scoring.growth_cli import app as growth_app
+from credit_ledger.growth_cmd import app as growth_app
 from scoring.policy import MARKETING_LOAN, STOCKING_FINANCE
 from scoring.synth import PlatformData, generate_merchants
 

@@ -82,9 +82,9 @@ def test_upsert_columns_skips_unchanged_and_updates_changed(store: Store, keyof)
 
 
 def test_upsert_columns_large_batch_scans(store: Store, keyof, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    import ledger.store as store_module
+    import ledger.store.bulk as store_module
 
-    monkeypatch.setattr(store_module, "_MERCHANT_SCAN_MIN", 10)
+    monkeypatch.setattr(store_module, "MERCHANT_SCAN_MIN", 10)
     store.upsert_merchants([MerchantRow("other", keyof("other"), "farmer")])
     ids = [f"m{i}" for i in range(40)]
     keys = [keyof(m) for m in ids]
@@ -99,9 +99,9 @@ def test_upsert_columns_large_batch_scans(store: Store, keyof, monkeypatch) -> N
 def test_upsert_columns_above_the_scan_threshold_keeps_the_row_checks(store: Store, keyof, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """Above the scan threshold (one scan of the table, not probes): unchanged merchants
     are left alone, new and changed ones written, a conflict refused with nothing written."""
-    import ledger.store as store_module
+    import ledger.store.bulk as store_module
 
-    monkeypatch.setattr(store_module, "_MERCHANT_SCAN_MIN", 10)
+    monkeypatch.setattr(store_module, "MERCHANT_SCAN_MIN", 10)
     ids = [f"m{i}" for i in range(40)]
     keys = [keyof(m) for m in ids]
     regions = ["east"] * 40

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import ledger.store
+import ledger.store.bulk
 from ledger.store import Store
 
 MERCHANTS = [f"m{i}" for i in range(12)]
@@ -43,7 +43,7 @@ def test_heads_lookup_matches_the_definition(store: Store, built_round, keyof, s
         store.save_built_round(r.round_id, r.rows, r.nodes, r.root, r.batch_hash, f"/tmp/{r.round_id}")
     keys = [keyof(m) for m in asked]
     with pytest.MonkeyPatch.context() as mp:  # the heads are scanned (many keys) or probed (few)
-        mp.setattr(ledger.store, "_MERCHANT_SCAN_MIN", scan_min)
+        mp.setattr(ledger.store.bulk, "MERCHANT_SCAN_MIN", scan_min)
         for before in range(base, base + len(history) + 1):
             expected = expected_heads(store, keyof, before)
             assert store.latest_leaf_hashes(before) == expected

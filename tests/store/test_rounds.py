@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import ledger.store as store_module
+import ledger.store.rounds as store_module
 from ledger.merkle import MerkleTree, verify
 from ledger.store import (
     DecisionRow,
@@ -19,7 +19,6 @@ from ledger.store import (
     NotFound,
     RoundConflict,
     Store,
-    proof_from_nodes,
 )
 
 
@@ -110,7 +109,7 @@ def test_save_is_all_or_nothing_on_constraint_violation(store: Store, built_roun
 def test_save_is_all_or_nothing_on_crash(store: Store, built_round, monkeypatch) -> None:
     store.create_round(1, "merchant", "weekly", 1, 1)
     built = built_round(1, [f"m{i}" for i in range(40)])
-    real = store_module._decision_tuple
+    real = store_module.decision_tuple
     calls = itertools.count()
 
     def crashing(d: DecisionRow):
@@ -118,10 +117,10 @@ def test_save_is_all_or_nothing_on_crash(store: Store, built_round, monkeypatch)
             raise RuntimeError("simulated crash")
         return real(d)
 
-    monkeypatch.setattr(store_module, "_decision_tuple", crashing)
+    monkeypatch.setattr(store_module, "decision_tuple", crashing)
     with pytest.raises(RuntimeError, match="simulated crash"):
         store.save_built_round(1, built.rows, built.nodes, built.root, built.batch_hash, "/b")
-    monkeypatch.setattr(store_module, "_decision_tuple", real)
+    monkeypatch.setattr(store_module, "decision_tuple", real)
     assert _counts(store, 1) == (0, False, "pending")
     # restart: the re-run writes everything, the next re-run is a no-op
     assert store.save_built_round(1, built.rows, built.nodes, built.root, built.batch_hash, "/b")
@@ -242,30 +241,6 @@ def test_stored_proofs_property(store: Store, built_round, n: int, data) -> None
     store.save_built_round(rid, built.rows, built.nodes, built.root, built.batch_hash, "/b")
     i = data.draw(st.integers(min_value=0, max_value=n - 1))
     assert store.proof(rid, built.rows[i].merchant_key) == built.tree.proof(i)
-
-
-# -- proof_from_nodes (pure) ----------------------------------------------------
-
-
-@settings(max_examples=200, deadline=None)
-@given(leaves=st.lists(st.binary(min_size=32, max_size=32), min_size=1, max_size=70), data=st.data())
-def test_proof_from_nodes_matches_merkle_tree(leaves: list[bytes], data) -> None:
-    tree = MerkleTree.build(leaves)
-    nodes = b"".join(tree.nodes)
-    assert len(nodes) == (2 * len(leaves) - 1) * 32
-    i = data.draw(st.integers(min_value=0, max_value=len(leaves) - 1))
-    proof = proof_from_nodes(nodes, tree.tree_index(i))
-    assert proof == tree.proof(i)
-    assert verify(tree.root, leaves[i], proof)
-
-
-def test_proof_from_nodes_edges() -> None:
-    single = MerkleTree.build([b"\x01" * 32])
-    assert proof_from_nodes(b"".join(single.nodes), 0) == []
-    with pytest.raises(InvalidData):
-        proof_from_nodes(b"\x00" * 64, 0)  # even node count
-    with pytest.raises(InvalidData):
-        proof_from_nodes(b"\x00" * 96, 3)
 
 
 def test_decision_row_validation_and_hex(keyof) -> None:

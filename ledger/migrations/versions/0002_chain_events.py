@@ -7,7 +7,7 @@ Create Date: 2025-11-27
 One row per contract log, unique by (chain_id, tx_hash, log_index) so that the
 indexer's re-runs are idempotent; merchant key, round, model and policy version
 are copied out of the JSON args into indexed columns for the regulator's filters.
-``ledger.indexer.metadata`` describes the same tables.
+``ledger.store.schema`` describes the same tables.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ Revises: 0003_round_first_decisions
 Create Date: 2026-11-26
 
 Before this revision the nonces lived in one API process's memory, which limited the
-API to a single process. ``ledger.store.signin_nonces`` describes the same table.
+API to a single process. ``ledger.store.schema.signin_nonces`` describes the same table.
 """
 
 from __future__ import annotations

@@ -1,9 +1,11 @@
-"""Where a round's decisions come from.
+"""What a platform source hands the oracle: a round's scored decisions and the documents behind them.
 
 A :class:`DecisionSource` hands the oracle the documents to publish (model artifact,
-policy parameter set) and, per round, the scored decisions. The real source runs the
-``scoring`` package; :class:`GeneratedSource` makes deterministic stand-in records for
-when no trained model is at hand (chain-only tests, gas benchmarks).
+policy parameter set) and, per round, the scored decisions (:class:`ScoredRound`,
+column by column in :class:`DecisionColumns`). The synthetic platform scored by the
+``scoring`` package is :class:`sources.synthetic.ScoringSource`;
+:class:`GeneratedSource` makes deterministic stand-in records for when no trained
+model is at hand (chain-only tests, gas benchmarks).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import json
 import random
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Protocol
 
 
 @dataclass(frozen=True)
@@ -178,13 +180,3 @@ class GeneratedSource:
             features = json.dumps({"orders": rng.randint(0, 3000), "volatility": round(rng.random(), 4)}, sort_keys=True)
             out.append(ScoredDecision(f"M{i:07d}", score, limit, rng.randint(0, 7) if limit else 0, reasons, features.encode()))  # type: ignore[arg-type]
         return ScoredRound(as_of="", decisions=out)
-
-
-def default_source(home: Path, merchants: int, log: Callable[[str], None] = lambda _m: None) -> DecisionSource:
-    """The scoring engine's source when the package is usable, else generated records."""
-    try:
-        from oracle.scoring_source import ScoringSource
-    except ImportError:
-        log("scoring engine not available: using generated records")
-        return GeneratedSource(merchants)
-    return ScoringSource.prepare(home, merchants, log=log)

@@ -21,7 +21,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from scoring import paths
+from credit_ledger import score_paths as paths
 from scoring.canonical import FIXED_MISSING, FIXED_SCALE
 from scoring.engine import Decision, decode_feature_bytes, score_columns
 from scoring.errors import ScoringError

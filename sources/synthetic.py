@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from oracle.sources import DecisionColumns, ScoredDecision, ScoredRound
+from sources.records import DecisionColumns, DecisionSource, ScoredDecision, ScoredRound
 from scoring import (
     ModelArtifact,
     Policy,
@@ -147,3 +147,8 @@ def decision_columns(batch, industries: list, regions: list, ids: list[str] | No
         industry=industries,
         region=regions,
     )
+
+
+def default_source(home: Path, merchants: int, log: Callable[[str], None] = lambda _m: None) -> DecisionSource:
+    """The scoring engine's source for the synthetic platform (training its model on first use)."""
+    return ScoringSource.prepare(home, merchants, log=log)

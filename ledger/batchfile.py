@@ -132,7 +132,7 @@ def to_chunks(batch: Batch) -> Iterator[bytes]:
     millions of small objects, and the whole file is over 400 MB; here the node
     array is hex-encoded in one call, each value is one formatted string
     (``LeafColumns.values_json``), and the text is encoded a slice of leaves at a
-    time, so :meth:`oracle.documents.DocumentStore.put_chunks` can hash and write
+    time, so :meth:`ledger.documents.DocumentStore.put_chunks` can hash and write
     it without the whole file in memory twice.
     """
     tree = batch.tree

@@ -5,7 +5,7 @@
     credit-ledger growth report M00000042 --data DIR      # a platform export on disk
 
 Without ``--data`` the platform export is produced exactly as the oracle produces
-it (:meth:`oracle.scoring_source.ScoringSource.platform_data`) for
+it (:meth:`sources.synthetic.ScoringSource.platform_data`) for
 ``$CREDIT_LEDGER_PLATFORM_MERCHANTS`` merchants (default 1000, the demo's count);
 ``--week`` defaults to the week of the store's latest weekly round (0 if none).
 """
@@ -65,7 +65,7 @@ def load_analysis(week: Optional[int], data_dir: Optional[Path], merchants: Opti
 
         return GrowthAnalysis(read_platform_data(data_dir)), week or 0
     from ledger.config import Settings
-    from oracle.scoring_source import ScoringSource
+    from sources.synthetic import ScoringSource
 
     settings = Settings.from_env()
     wk = latest_week(settings) if week is None else week
