@@ -28,10 +28,10 @@ import os
 import secrets
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -109,7 +109,9 @@ class NonceStore:
 
     def issue(self) -> tuple[str, float]:
         """A fresh nonce (16 alphanumerics, > 95 bits) and its expiry time."""
-        nonce = "".join(secrets.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789") for _ in range(16))
+        nonce = "".join(
+            secrets.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789") for _ in range(16)
+        )
         now = self._clock()
         if not self._store.issue_signin_nonce(nonce, now + self.ttl, now=now, capacity=self._capacity):
             # Refuse rather than grow without bound under a nonce flood.
@@ -337,7 +339,7 @@ def _expected_domain(request: Request, services: Services) -> str:
 
 
 def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, timezone.utc).isoformat().replace("+00:00", "Z")
+    return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
 
 
 @router.get("/nonce", response_model=NonceResponse, summary="A single-use sign-in nonce")
@@ -379,9 +381,13 @@ def login(body: LoginRequest, request: Request, services: Services = Depends(get
     chain = services.chain()
     domain = _expected_domain(request, services)
     if message.domain != domain:
-        raise Unauthorized(f"message is for domain {message.domain!r}, this server is {domain!r}", code="domain_mismatch")
+        raise Unauthorized(
+            f"message is for domain {message.domain!r}, this server is {domain!r}", code="domain_mismatch"
+        )
     if int(message.chain_id) != chain.chain_id:
-        raise Unauthorized(f"message is for chain {message.chain_id}, this ledger is on chain {chain.chain_id}", code="chain_mismatch")
+        raise Unauthorized(
+            f"message is for chain {message.chain_id}, this ledger is on chain {chain.chain_id}", code="chain_mismatch"
+        )
     if not state.nonces.is_live(message.nonce):
         raise Unauthorized("unknown, used or expired nonce; get a new one from GET /auth/nonce", code="invalid_nonce")
     try:
@@ -417,4 +423,3 @@ def login(body: LoginRequest, request: Request, services: Services = Depends(get
         roles=sorted(r.value for r in roles),
         merchantKey=principal.merchant_key_hex,
     )
-

@@ -7,7 +7,7 @@ EIP-4361 message from them, sign it and ``POST /auth/login``.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -23,7 +23,7 @@ class SignInError(RuntimeError):
 
 
 def _iso(ts: datetime) -> str:
-    return ts.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return ts.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def sign_in(client: httpx.Client, account: LocalAccount, lifetime: timedelta = timedelta(minutes=5)) -> dict[str, Any]:
@@ -34,10 +34,17 @@ def sign_in(client: httpx.Client, account: LocalAccount, lifetime: timedelta = t
     c = challenge.json()
     if c.get("chainId") is None:
         raise SignInError("the API has no chain connection right now (chainId is null)")
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     message = SiweMessage(
-        domain=c["domain"], address=account.address, statement=STATEMENT, uri=c["uri"], version="1",
-        chain_id=int(c["chainId"]), nonce=c["nonce"], issued_at=_iso(now), expiration_time=_iso(now + lifetime),
+        domain=c["domain"],
+        address=account.address,
+        statement=STATEMENT,
+        uri=c["uri"],
+        version="1",
+        chain_id=int(c["chainId"]),
+        nonce=c["nonce"],
+        issued_at=_iso(now),
+        expiration_time=_iso(now + lifetime),
     ).prepare_message()
     signature = "0x" + bytes(account.sign_message(encode_defunct(text=message)).signature).hex()
     reply = client.post("/auth/login", json={"message": message, "signature": signature})

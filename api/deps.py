@@ -22,8 +22,8 @@ from ledger.chain import Chain, ChainError, NodeUnreachable
 from ledger.config import Settings
 from ledger.deployment import AddressBook, LedgerContracts, NotDeployed
 from ledger.deployment import load as load_deployment
-from ledger.store import Store
 from ledger.documents import DocumentStore
+from ledger.store import Store
 
 SESSION_TTL_SECONDS = 15 * 60
 NONCE_TTL_SECONDS = 5 * 60
@@ -45,7 +45,7 @@ class ApiConfig:
     secret_path: Path | None = None  # default: $CREDIT_LEDGER_HOME/api-secret.key
 
     @classmethod
-    def from_env(cls) -> "ApiConfig":
+    def from_env(cls) -> ApiConfig:
         return cls(domain=os.environ.get("CREDIT_LEDGER_API_DOMAIN") or None)
 
 
@@ -95,7 +95,9 @@ class Services:
                 try:
                     self._store = Store.open(self.settings.database_url)
                 except Exception as exc:  # SQLAlchemy raises many types for a bad URL or a locked file
-                    raise ServiceUnavailable(f"the ledger store cannot be opened: {exc}", code="store_unavailable") from None
+                    raise ServiceUnavailable(
+                        f"the ledger store cannot be opened: {exc}", code="store_unavailable"
+                    ) from None
             return self._store
 
     def documents(self) -> DocumentStore:

@@ -18,8 +18,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from ledger.indexer import EventFilter, InvalidQuery, iter_all
 from ledger.enums import Segment
+from ledger.indexer import EventFilter, InvalidQuery, iter_all
 from ledger.store import SEGMENTS
 from ledger.store.schema import decisions, merchants, rounds
 
@@ -30,8 +30,13 @@ GROUPS: dict[str, Any] = {
     "industry": merchants.c.industry,
 }
 TIMELINE_EVENTS = (
-    "ModelRegistered", "ModelActivated", "ModelRetired",
-    "PolicyProposed", "PolicyActivated", "PolicySuperseded", "PolicyCancelled",
+    "ModelRegistered",
+    "ModelActivated",
+    "ModelRetired",
+    "PolicyProposed",
+    "PolicyActivated",
+    "PolicySuperseded",
+    "PolicyCancelled",
 )
 SEGMENT_BY_ID = {int(s): s.label for s in Segment}
 
@@ -52,9 +57,17 @@ class ApprovalRow:
         return self.approved / self.decisions if self.decisions else None
 
     def to_json(self) -> dict[str, Any]:
-        return {**self.group, "decisions": self.decisions, "approved": self.approved, "declined": self.declined,
-                "not_scored": self.not_scored, "approval_rate": self.approval_rate,
-                "total_limit_cny": self.total_limit_cny, "mean_limit_cny": self.mean_limit_cny, "mean_score": self.mean_score}
+        return {
+            **self.group,
+            "decisions": self.decisions,
+            "approved": self.approved,
+            "declined": self.declined,
+            "not_scored": self.not_scored,
+            "approval_rate": self.approval_rate,
+            "total_limit_cny": self.total_limit_cny,
+            "mean_limit_cny": self.mean_limit_cny,
+            "mean_score": self.mean_score,
+        }
 
 
 def approvals(
@@ -112,16 +125,18 @@ def approvals(
             m = row._mapping
             n, ok, sc = int(m["n"]), int(m["approved"] or 0), int(m["scored"] or 0)
             total = int(m["total_limit"] or 0)
-            out.append(ApprovalRow(
-                group={g: m[g] for g in keys},
-                decisions=n,
-                approved=ok,
-                declined=sc - ok,
-                not_scored=n - sc,
-                total_limit_cny=total,
-                mean_limit_cny=round(total / ok, 2) if ok else None,
-                mean_score=round(int(m["score_sum"] or 0) / sc, 2) if sc else None,
-            ))
+            out.append(
+                ApprovalRow(
+                    group={g: m[g] for g in keys},
+                    decisions=n,
+                    approved=ok,
+                    declined=sc - ok,
+                    not_scored=n - sc,
+                    total_limit_cny=total,
+                    mean_limit_cny=round(total / ok, 2) if ok else None,
+                    mean_score=round(int(m["score_sum"] or 0) / sc, 2) if sc else None,
+                )
+            )
     return out
 
 
@@ -151,8 +166,17 @@ def timeline(engine: Engine, chain_id: int | None = None, segment: str | None = 
             "version": version,
             "segment": seg,
         }
-        for name in ("artifactHash", "featureSchemaHash", "oldHash", "newHash", "reason", "uri", "metadataURI",
-                     "previousVersion", "supersededBy"):
+        for name in (
+            "artifactHash",
+            "featureSchemaHash",
+            "oldHash",
+            "newHash",
+            "reason",
+            "uri",
+            "metadataURI",
+            "previousVersion",
+            "supersededBy",
+        ):
             if name in a:
                 entry[name] = a[name]
         out.append(entry)

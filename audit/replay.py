@@ -34,23 +34,22 @@ import json
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
 
-from ledger.documents import DocumentMissing, DocumentSource
 from audit.report import AuditReport, Discrepancy
 from audit.rescore import RescoreError, rescore_rows
+from ledger import batchfile
 from ledger.deployment import LedgerContracts
+from ledger.documents import DocumentMissing, DocumentSource, content_hash, uri_for
 from ledger.enums import Segment
 from ledger.identity import feature_commitment
 from ledger.indexer import ChainEvent, read_events
 from ledger.leaf import LEAF_FIELDS, ZERO_HASH, DecisionLeaf, leaf_hashes
 from ledger.merkle import MerkleTree
 from ledger.store import DecisionRow, NotFound, RoundRow, Store
-from ledger import batchfile
-from ledger.documents import content_hash, uri_for
 
 __all__ = ["ReplayError", "record_audit", "replay"]
 
@@ -125,7 +124,9 @@ def collect(events: Iterable[ChainEvent], report: AuditReport) -> ChainView:
         a = e.args
         if e.event == "ModelRegistered":
             v = int(a["version"])
-            view.models[v] = ModelRecord(v, _segment(a["segment"]), _b32(a["artifactHash"]), _b32(a["featureSchemaHash"]), a["metadataURI"])
+            view.models[v] = ModelRecord(
+                v, _segment(a["segment"]), _b32(a["artifactHash"]), _b32(a["featureSchemaHash"]), a["metadataURI"]
+            )
         elif e.event == "PolicyProposed":
             v = int(a["version"])
             view.policies[v] = PolicyRecord(v, _segment(a["segment"]), _b32(a["newHash"]), a["uri"])
@@ -134,8 +135,14 @@ def collect(events: Iterable[ChainEvent], report: AuditReport) -> ChainView:
             if r in view.anchors:
                 report.fail(Discrepancy("events", f"round {r} anchored twice", round=r, field="BatchAnchored"))
             view.anchors[r] = AnchorRecord(
-                r, _b32(a["root"]), int(a["decisionCount"]), int(a["modelVersion"]), int(a["policyVersion"]),
-                _b32(a["contentHash"]), e.block_number, e.tx_hash,
+                r,
+                _b32(a["root"]),
+                int(a["decisionCount"]),
+                int(a["modelVersion"]),
+                int(a["policyVersion"]),
+                _b32(a["contentHash"]),
+                e.block_number,
+                e.tx_hash,
             )
         elif e.event == "DisputeFiled":
             view.disputes += 1
@@ -190,14 +197,18 @@ def replay(
     report.count("policies", len(view.policies))
     report.count("disputes", view.disputes)
     _check_onchain_state(contracts, view, report)
-    log(f"read {len(events):,} events: {len(view.models)} models, {len(view.policies)} policies, {len(view.anchors)} rounds")
+    log(
+        f"read {len(events):,} events: {len(view.models)} models, {len(view.policies)} policies, {len(view.anchors)} rounds"
+    )
 
     # 2. documents
     artifacts = _load_models(view, documents, report)
     policies = _load_policies(view, documents, report)
 
     # 3. batches
-    rounds = sorted(r for r in view.anchors if (from_round is None or r >= from_round) and (to_round is None or r <= to_round))
+    rounds = sorted(
+        r for r in view.anchors if (from_round is None or r >= from_round) and (to_round is None or r <= to_round)
+    )
     report.rounds = rounds
     states: dict[int, _RoundState] = {}
     for r in sorted(view.anchors):  # every round, so hash chains have their history
@@ -223,8 +234,10 @@ def replay(
             _check_inputs_and_rescore(states[r], store_rows[r], artifacts, policies, report, rescore)
     report.count("rounds", len(rounds))
     report.count("leaves", sum(len(store_rows.get(r, [])) or (len(states[r].leaves or [])) for r in rounds))
-    report.finished_at = datetime.now(timezone.utc)
-    log(f"replay finished in {time.perf_counter() - started:.1f}s: {'ok' if report.ok else 'FAILED ' + ', '.join(report.failed_checks())}")
+    report.finished_at = datetime.now(dt.UTC)
+    log(
+        f"replay finished in {time.perf_counter() - started:.1f}s: {'ok' if report.ok else 'FAILED ' + ', '.join(report.failed_checks())}"
+    )
     return report
 
 
@@ -233,31 +246,66 @@ def _check_onchain_state(contracts: LedgerContracts, view: ChainView, report: Au
     ledger = contracts.ledger.functions
     count = int(ledger.roundCount().call())
     if count != len(view.anchors):
-        report.fail(Discrepancy("events", "roundCount() differs from the number of BatchAnchored events",
-                                field="roundCount", expected=len(view.anchors), found=count))
+        report.fail(
+            Discrepancy(
+                "events",
+                "roundCount() differs from the number of BatchAnchored events",
+                field="roundCount",
+                expected=len(view.anchors),
+                found=count,
+            )
+        )
     else:
         report.passed("events")
     for r, anchor in sorted(view.anchors.items()):
         stored = ledger.batch(r).call()
         if bytes(stored[0]) != anchor.root or bytes(stored[4]) != anchor.content_hash:
-            report.fail(Discrepancy("events", "batch(round) storage differs from its BatchAnchored event", round=r,
-                                    field="root", expected="0x" + anchor.root.hex(), found="0x" + bytes(stored[0]).hex()))
+            report.fail(
+                Discrepancy(
+                    "events",
+                    "batch(round) storage differs from its BatchAnchored event",
+                    round=r,
+                    field="root",
+                    expected="0x" + anchor.root.hex(),
+                    found="0x" + bytes(stored[0]).hex(),
+                )
+            )
         else:
             report.passed("events")
 
 
-def _fetch(documents: DocumentSource, digest: bytes, check: str, what: str, report: AuditReport, round_: int | None = None) -> tuple[bytes | None, str | None]:
+def _fetch(
+    documents: DocumentSource, digest: bytes, check: str, what: str, report: AuditReport, round_: int | None = None
+) -> tuple[bytes | None, str | None]:
     """The document's bytes if present and matching ``digest``; else a discrepancy and None."""
     try:
         doc = documents.fetch(digest)
     except DocumentMissing as exc:
-        report.fail(Discrepancy(check, f"{what} is missing: {exc}", round=round_, field="sha256",
-                                expected="0x" + digest.hex(), found=None, file=getattr(documents, "location", lambda d: None)(digest)))
+        report.fail(
+            Discrepancy(
+                check,
+                f"{what} is missing: {exc}",
+                round=round_,
+                field="sha256",
+                expected="0x" + digest.hex(),
+                found=None,
+                file=getattr(documents, "location", lambda d: None)(digest),
+            )
+        )
         return None, None
     actual = content_hash(doc.data)
     if actual != digest:
-        report.fail(Discrepancy(check, f"{what} does not match the hash recorded on-chain: it was altered", round=round_,
-                                field="sha256", expected="0x" + digest.hex(), found="0x" + actual.hex(), file=doc.location))
+        report.fail(
+            Discrepancy(
+                check,
+                f"{what} does not match the hash recorded on-chain: it was altered",
+                round=round_,
+                field="sha256",
+                expected="0x" + digest.hex(),
+                found="0x" + actual.hex(),
+                file=doc.location,
+            )
+        )
         return None, doc.location
     return doc.data, doc.location
 
@@ -277,16 +325,34 @@ def _load_models(view: ChainView, documents: DocumentSource, report: AuditReport
             # A chain-only deployment (generated records) registers a stand-in document:
             # its hash is checked above; it just cannot re-score anything.
             report.passed("model.document")
-            report.skipped("model.document", note=f"model v{v} document is not a scorecard artifact ({exc}); its rounds are not re-scored")
+            report.skipped(
+                "model.document",
+                note=f"model v{v} document is not a scorecard artifact ({exc}); its rounds are not re-scored",
+            )
             continue
         if artifact.feature_schema_hash() != model.feature_schema_hash:
-            report.fail(Discrepancy("model.document", f"model v{v} artifact's feature schema differs from the registered one",
-                                    field="featureSchemaHash", expected="0x" + model.feature_schema_hash.hex(),
-                                    found="0x" + artifact.feature_schema_hash().hex(), file=location))
+            report.fail(
+                Discrepancy(
+                    "model.document",
+                    f"model v{v} artifact's feature schema differs from the registered one",
+                    field="featureSchemaHash",
+                    expected="0x" + model.feature_schema_hash.hex(),
+                    found="0x" + artifact.feature_schema_hash().hex(),
+                    file=location,
+                )
+            )
             continue
         if artifact.segment != model.segment:
-            report.fail(Discrepancy("model.document", f"model v{v} artifact is for another segment", field="segment",
-                                    expected=model.segment, found=artifact.segment, file=location))
+            report.fail(
+                Discrepancy(
+                    "model.document",
+                    f"model v{v} artifact is for another segment",
+                    field="segment",
+                    expected=model.segment,
+                    found=artifact.segment,
+                    file=location,
+                )
+            )
             continue
         report.passed("model.document")
         artifacts[v] = artifact
@@ -306,18 +372,31 @@ def _load_policies(view: ChainView, documents: DocumentSource, report: AuditRepo
             policy = Policy.from_dict(json.loads(data))
         except (ValueError, TypeError, PolicyError) as exc:
             report.passed("policy.document")
-            report.skipped("policy.document", note=f"policy v{v} document is not a policy parameter set ({exc}); its rounds are not re-scored")
+            report.skipped(
+                "policy.document",
+                note=f"policy v{v} document is not a policy parameter set ({exc}); its rounds are not re-scored",
+            )
             continue
         if policy.segment != record.segment:
-            report.fail(Discrepancy("policy.document", f"policy v{v} is for another segment", field="segment",
-                                    expected=record.segment, found=policy.segment, file=location))
+            report.fail(
+                Discrepancy(
+                    "policy.document",
+                    f"policy v{v} is for another segment",
+                    field="segment",
+                    expected=record.segment,
+                    found=policy.segment,
+                    file=location,
+                )
+            )
             continue
         report.passed("policy.document")
         policies[v] = policy
     return policies
 
 
-def _load_batch(anchor: AnchorRecord, view: ChainView, documents: DocumentSource, report: AuditReport, audited: bool) -> _RoundState:
+def _load_batch(
+    anchor: AnchorRecord, view: ChainView, documents: DocumentSource, report: AuditReport, audited: bool
+) -> _RoundState:
     r = anchor.round
     state = _RoundState(anchor)
     quiet = AuditReport(report.chain_id, {}, 0, 0)  # rounds outside the range are loaded, not judged
@@ -345,19 +424,44 @@ def _load_batch(anchor: AnchorRecord, view: ChainView, documents: DocumentSource
     ]
     bad = [(f, e, x) for f, e, x in mismatches if e != x]
     for f, e, x in bad:
-        target.fail(Discrepancy("batch.anchor", f"round {r} batch file disagrees with BatchAnchored on {f}", round=r,
-                                field=f, expected=e, found=x, file=location))
+        target.fail(
+            Discrepancy(
+                "batch.anchor",
+                f"round {r} batch file disagrees with BatchAnchored on {f}",
+                round=r,
+                field=f,
+                expected=e,
+                found=x,
+                file=location,
+            )
+        )
     if not bad:
         target.passed("batch.anchor")
     model = view.models.get(anchor.model_version)
     policy = view.policies.get(anchor.policy_version)
     if model is None or policy is None:
-        target.fail(Discrepancy("batch.anchor", f"round {r} names a model or policy never registered", round=r,
-                                field="modelVersion" if model is None else "policyVersion",
-                                expected="a registered version", found=anchor.model_version if model is None else anchor.policy_version))
+        target.fail(
+            Discrepancy(
+                "batch.anchor",
+                f"round {r} names a model or policy never registered",
+                round=r,
+                field="modelVersion" if model is None else "policyVersion",
+                expected="a registered version",
+                found=anchor.model_version if model is None else anchor.policy_version,
+            )
+        )
     elif model.segment != meta.segment:
-        target.fail(Discrepancy("batch.anchor", f"round {r} batch segment differs from its model's", round=r,
-                                field="segment", expected=model.segment, found=meta.segment, file=location))
+        target.fail(
+            Discrepancy(
+                "batch.anchor",
+                f"round {r} batch segment differs from its model's",
+                round=r,
+                field="segment",
+                expected=model.segment,
+                found=meta.segment,
+                file=location,
+            )
+        )
 
     leaf_failures = 0
     seen: set[bytes] = set()
@@ -374,9 +478,18 @@ def _load_batch(anchor: AnchorRecord, view: ChainView, documents: DocumentSource
         seen.add(leaf.merchant_key)
         if problem:
             leaf_failures += 1
-            target.fail(Discrepancy("batch.leaves", f"round {r} leaf {i} does not belong to its batch", round=r,
-                                    merchant_key="0x" + leaf.merchant_key.hex(), field=problem[0],
-                                    expected=problem[1], found=problem[2], file=location))
+            target.fail(
+                Discrepancy(
+                    "batch.leaves",
+                    f"round {r} leaf {i} does not belong to its batch",
+                    round=r,
+                    merchant_key="0x" + leaf.merchant_key.hex(),
+                    field=problem[0],
+                    expected=problem[1],
+                    found=problem[2],
+                    file=location,
+                )
+            )
     target.passed("batch.leaves", len(batch.leaves) - leaf_failures)
     if not bad and leaf_failures == 0:
         state.leaves = list(batch.leaves)
@@ -411,7 +524,9 @@ def _check_store_rounds(store: Store, view: ChainView, report: AuditReport, audi
         try:
             row: RoundRow = store.get_round(r)
         except NotFound:
-            report.fail(Discrepancy("store.round", f"round {r} is anchored on-chain but absent from the store", round=r))
+            report.fail(
+                Discrepancy("store.round", f"round {r} is anchored on-chain but absent from the store", round=r)
+            )
             continue
         checks = [
             ("root", "0x" + anchor.root.hex(), "0x" + (row.root or b"").hex()),
@@ -422,16 +537,36 @@ def _check_store_rounds(store: Store, view: ChainView, report: AuditReport, audi
         ]
         bad = [(f, e, x) for f, e, x in checks if e != x]
         for f, e, x in bad[:1]:
-            report.fail(Discrepancy("store.round", f"the store's round {r} differs from the chain", round=r, field=f, expected=e, found=x))
+            report.fail(
+                Discrepancy(
+                    "store.round",
+                    f"the store's round {r} differs from the chain",
+                    round=r,
+                    field=f,
+                    expected=e,
+                    found=x,
+                )
+            )
         if not bad:
             report.passed("store.round")
         if row.status not in ANCHORED_STATUSES:
-            report.skipped("store.round", note=f"round {r} is on-chain but the store still says {row.status!r} (the oracle will record it when resumed)")
+            report.skipped(
+                "store.round",
+                note=f"round {r} is on-chain but the store still says {row.status!r} (the oracle will record it when resumed)",
+            )
     lo, hi = (min(audited), max(audited)) if audited else (None, None)
     for row in store.rounds(status=ANCHORED_STATUSES):  # type: ignore[arg-type]
         if row.round_id not in view.anchors and (lo is None or lo <= row.round_id <= hi):
-            report.fail(Discrepancy("store.round", f"the store says round {row.round_id} is {row.status}, the chain has no such round",
-                                    round=row.round_id, field="status", expected="not anchored", found=row.status))
+            report.fail(
+                Discrepancy(
+                    "store.round",
+                    f"the store says round {row.round_id} is {row.status}, the chain has no such round",
+                    round=row.round_id,
+                    field="status",
+                    expected="not anchored",
+                    found=row.status,
+                )
+            )
 
 
 def _leaf_diff(expected: DecisionLeaf, found: DecisionLeaf) -> tuple[str, Any, Any] | None:
@@ -452,22 +587,47 @@ def _check_store_leaves(state: _RoundState, rows: list[DecisionRow], report: Aud
             hashes = leaf_hashes(row.to_leaf() for row in rows)
             if MerkleTree.build(hashes).root == state.anchor.root:
                 state.leaves = [row.to_leaf() for row in rows]
-                report.skipped("store.leaf", len(rows), note=f"round {r}: no usable batch file; the store's leaves rebuild the anchored root, so they stand in for it")
+                report.skipped(
+                    "store.leaf",
+                    len(rows),
+                    note=f"round {r}: no usable batch file; the store's leaves rebuild the anchored root, so they stand in for it",
+                )
                 return
-        report.skipped("store.leaf", len(rows), note=f"round {r}: no usable batch file to compare the store's leaves with")
+        report.skipped(
+            "store.leaf", len(rows), note=f"round {r}: no usable batch file to compare the store's leaves with"
+        )
         return
     leaves = state.batch.leaves
     if len(rows) != len(leaves):
-        report.fail(Discrepancy("store.leaf", f"round {r}: the store holds {len(rows)} decisions, the batch file {len(leaves)}",
-                                round=r, field="decision_count", expected=len(leaves), found=len(rows), file=state.file))
+        report.fail(
+            Discrepancy(
+                "store.leaf",
+                f"round {r}: the store holds {len(rows)} decisions, the batch file {len(leaves)}",
+                round=r,
+                field="decision_count",
+                expected=len(leaves),
+                found=len(rows),
+                file=state.file,
+            )
+        )
     by_key = {leaf.merchant_key: (i, leaf) for i, leaf in enumerate(leaves)}
     expected_hashes = leaf_hashes(leaves)
     for row in rows:
         found = by_key.get(row.merchant_key)
         key = "0x" + row.merchant_key.hex()
         if found is None:
-            report.fail(Discrepancy("store.leaf", f"round {r}: the store has a decision the batch file lacks", round=r,
-                                    merchant_key=key, field="merchant_key", expected="absent", found="present", file=state.file))
+            report.fail(
+                Discrepancy(
+                    "store.leaf",
+                    f"round {r}: the store has a decision the batch file lacks",
+                    round=r,
+                    merchant_key=key,
+                    field="merchant_key",
+                    expected="absent",
+                    found="present",
+                    file=state.file,
+                )
+            )
             continue
         i, leaf = found
         diff = _leaf_diff(leaf, row.to_leaf())
@@ -476,8 +636,18 @@ def _check_store_leaves(state: _RoundState, rows: list[DecisionRow], report: Aud
         if diff is None and row.leaf_hash != expected_hashes[i]:
             diff = ("leaf_hash", "0x" + expected_hashes[i].hex(), "0x" + row.leaf_hash.hex())
         if diff is not None:
-            report.fail(Discrepancy("store.leaf", f"round {r}: the store's leaf differs from the anchored batch file", round=r,
-                                    merchant_key=key, field=diff[0], expected=diff[1], found=diff[2], file=state.file))
+            report.fail(
+                Discrepancy(
+                    "store.leaf",
+                    f"round {r}: the store's leaf differs from the anchored batch file",
+                    round=r,
+                    merchant_key=key,
+                    field=diff[0],
+                    expected=diff[1],
+                    found=diff[2],
+                    file=state.file,
+                )
+            )
         else:
             report.passed("store.leaf")
 
@@ -491,7 +661,11 @@ def _check_hash_chains(states: dict[int, _RoundState], audited: set[int], report
             # An untrusted round: its merchants' chain positions are unknown from here on.
             broken_after = r
             if r in audited:
-                report.skipped("hash_chain", state.anchor.decision_count, note=f"round {r}: no trusted leaves; links into later rounds were not checked")
+                report.skipped(
+                    "hash_chain",
+                    state.anchor.decision_count,
+                    note=f"round {r}: no trusted leaves; links into later rounds were not checked",
+                )
             continue
         hashes = leaf_hashes(state.leaves)
         for leaf, h in zip(state.leaves, hashes):
@@ -501,9 +675,18 @@ def _check_hash_chains(states: dict[int, _RoundState], audited: set[int], report
                 if broken_after is not None and not known:
                     report.skipped("hash_chain")
                 elif leaf.prev_leaf_hash != expected:
-                    report.fail(Discrepancy("hash_chain", f"round {r}: prev_leaf_hash does not link to the merchant's previous decision",
-                                            round=r, merchant_key="0x" + leaf.merchant_key.hex(), field="prev_leaf_hash",
-                                            expected="0x" + expected.hex(), found="0x" + leaf.prev_leaf_hash.hex(), file=state.file))
+                    report.fail(
+                        Discrepancy(
+                            "hash_chain",
+                            f"round {r}: prev_leaf_hash does not link to the merchant's previous decision",
+                            round=r,
+                            merchant_key="0x" + leaf.merchant_key.hex(),
+                            field="prev_leaf_hash",
+                            expected="0x" + expected.hex(),
+                            found="0x" + leaf.prev_leaf_hash.hex(),
+                            file=state.file,
+                        )
+                    )
                 else:
                     report.passed("hash_chain")
             last[leaf.merchant_key] = h
@@ -530,15 +713,30 @@ def _check_inputs_and_rescore(
         if leaf is None:
             continue  # reported by store.leaf
         if row.feature_salt is None or row.feature_bytes is None:
-            report.fail(Discrepancy("inputs.missing", f"round {r}: the store lacks the private inputs of a decision", round=r,
-                                    merchant_key=key, field="feature_bytes" if row.feature_bytes is None else "feature_salt"))
+            report.fail(
+                Discrepancy(
+                    "inputs.missing",
+                    f"round {r}: the store lacks the private inputs of a decision",
+                    round=r,
+                    merchant_key=key,
+                    field="feature_bytes" if row.feature_bytes is None else "feature_salt",
+                )
+            )
             continue
         report.passed("inputs.missing")
         commitment = feature_commitment(row.feature_salt, row.feature_bytes)
         if commitment != leaf.feature_commitment:
-            report.fail(Discrepancy("inputs.commitment", f"round {r}: keccak(salt || feature_bytes) differs from the anchored commitment",
-                                    round=r, merchant_key=key, field="feature_commitment",
-                                    expected="0x" + leaf.feature_commitment.hex(), found="0x" + commitment.hex()))
+            report.fail(
+                Discrepancy(
+                    "inputs.commitment",
+                    f"round {r}: keccak(salt || feature_bytes) differs from the anchored commitment",
+                    round=r,
+                    merchant_key=key,
+                    field="feature_commitment",
+                    expected="0x" + leaf.feature_commitment.hex(),
+                    found="0x" + commitment.hex(),
+                )
+            )
             continue
         report.passed("inputs.commitment")
         verified.append((leaf, row.feature_bytes))
@@ -548,35 +746,73 @@ def _check_inputs_and_rescore(
     artifact = artifacts.get(state.anchor.model_version)
     policy = policies.get(state.anchor.policy_version)
     if artifact is None or policy is None:
-        missing = f"model v{state.anchor.model_version}" if artifact is None else f"policy v{state.anchor.policy_version}"
-        report.skipped("rescore", len(verified), note=f"round {r}: {missing} is not available as a verified document; not re-scored")
+        missing = (
+            f"model v{state.anchor.model_version}" if artifact is None else f"policy v{state.anchor.policy_version}"
+        )
+        report.skipped(
+            "rescore",
+            len(verified),
+            note=f"round {r}: {missing} is not available as a verified document; not re-scored",
+        )
         return
     as_of = state.as_of
     if as_of is None:
         as_of = derive_synthetic_as_of(r)
-        report.skipped("rescore", 0, note=f"round {r}: {state.as_of_source}; as-of date derived from the synthetic calendar ({as_of})")
+        report.skipped(
+            "rescore",
+            0,
+            note=f"round {r}: {state.as_of_source}; as-of date derived from the synthetic calendar ({as_of})",
+        )
     if not verified:
         return
     try:
         expected = rescore_rows(artifact, policy, [fb for _, fb in verified], as_of)
     except RescoreError as exc:
-        report.fail(Discrepancy("rescore", f"round {r}: model v{state.anchor.model_version} and policy v{state.anchor.policy_version} cannot replay: {exc}", round=r))
+        report.fail(
+            Discrepancy(
+                "rescore",
+                f"round {r}: model v{state.anchor.model_version} and policy v{state.anchor.policy_version} cannot replay: {exc}",
+                round=r,
+            )
+        )
         return
     for i, (leaf, _) in enumerate(verified):
         key = "0x" + leaf.merchant_key.hex()
         if not expected.schema_ok[i]:
-            report.fail(Discrepancy("rescore", f"round {r}: committed feature bytes do not follow model v{leaf.model_version}'s schema",
-                                    round=r, merchant_key=key, field="feature_bytes"))
+            report.fail(
+                Discrepancy(
+                    "rescore",
+                    f"round {r}: committed feature bytes do not follow model v{leaf.model_version}'s schema",
+                    round=r,
+                    merchant_key=key,
+                    field="feature_bytes",
+                )
+            )
             continue
         want = expected.row(i)
-        diff = next(((f, want[f], getattr(leaf, f)) for f in ("score", "limit_cny", "product_mask", "reason_codes") if want[f] != getattr(leaf, f)), None)
+        diff = next(
+            (
+                (f, want[f], getattr(leaf, f))
+                for f in ("score", "limit_cny", "product_mask", "reason_codes")
+                if want[f] != getattr(leaf, f)
+            ),
+            None,
+        )
         if diff is None:
             report.passed("rescore")
         else:
             f, e, x = diff
-            report.fail(Discrepancy("rescore", f"round {r}: re-scoring the committed inputs with model v{leaf.model_version} / policy v{leaf.policy_version} as of {as_of} gives another {f}",
-                                    round=r, merchant_key=key, field=f, expected=list(e) if isinstance(e, tuple) else e,
-                                    found=list(x) if isinstance(x, tuple) else x))
+            report.fail(
+                Discrepancy(
+                    "rescore",
+                    f"round {r}: re-scoring the committed inputs with model v{leaf.model_version} / policy v{leaf.policy_version} as of {as_of} gives another {f}",
+                    round=r,
+                    merchant_key=key,
+                    field=f,
+                    expected=list(e) if isinstance(e, tuple) else e,
+                    found=list(x) if isinstance(x, tuple) else x,
+                )
+            )
 
 
 # ---------------------------------------------------------------------------
@@ -593,7 +829,9 @@ class RecordedAudit:
     to_round: int
 
 
-def record_audit(contracts: LedgerContracts, auditor: LocalAccount, report: AuditReport, put_document: Callable[[bytes], bytes]) -> RecordedAudit:
+def record_audit(
+    contracts: LedgerContracts, auditor: LocalAccount, report: AuditReport, put_document: Callable[[bytes], bytes]
+) -> RecordedAudit:
     """Publish the report (content-addressed) and attest it with ``CreditLedger.recordAudit``.
 
     ``put_document`` stores the report bytes and returns their SHA-256 (e.g.

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from ledger.documents import content_hash
@@ -97,7 +97,7 @@ class AuditReport:
     contracts: dict[str, str]
     from_block: int
     to_block: int
-    started_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     finished_at: datetime | None = None
     rounds: list[int] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
@@ -207,8 +207,14 @@ def render(report: AuditReport, console: Any | None = None) -> None:
             d = c.first
             assert d is not None
             detail.add_row(
-                d.check, _short(d.round), _short(d.merchant_key, 14), _short(d.field), _short(d.expected, 20),
-                _short(d.found, 20), _short(d.file, 30), d.message,
+                d.check,
+                _short(d.round),
+                _short(d.merchant_key, 14),
+                _short(d.field),
+                _short(d.expected, 20),
+                _short(d.found, 20),
+                _short(d.file, 30),
+                d.message,
             )
         console.print(detail)
     for c in report.checks.values():

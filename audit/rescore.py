@@ -17,8 +17,8 @@ A test checks the two agree row by row.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
@@ -67,7 +67,9 @@ def rescore_rows(artifact: ModelArtifact, policy: Policy, feature_bytes: Sequenc
     # stays rectangular; their results are masked out by ``schema_ok``.
     filler = bytes(8 * len(names)) if names else b""
     raw = b"".join(b[32:] if ok else filler for b, ok in zip(feature_bytes, schema_ok))
-    matrix = np.frombuffer(raw, dtype=">i8").astype(np.int64).reshape(n, len(names)) if names else np.zeros((n, 0), np.int64)
+    matrix = (
+        np.frombuffer(raw, dtype=">i8").astype(np.int64).reshape(n, len(names)) if names else np.zeros((n, 0), np.int64)
+    )
     k = len(artifact.feature_names)
     points = artifact.points_matrix(matrix[:, :k])
     scores = artifact.score_from_points(points)

@@ -29,7 +29,7 @@ import tempfile
 import time
 import warnings
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -136,7 +136,7 @@ def sign_in(base: str, account: Any, chain_id: int) -> str:
         from siwe import SiweMessage
 
     nonce = httpx.get(f"{base}/auth/nonce").json()
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     iso = lambda t: t.isoformat(timespec="milliseconds").replace("+00:00", "Z")  # noqa: E731
     message = SiweMessage(
         domain=nonce["domain"], address=account.address, statement="bench", uri=nonce["uri"], version="1",
@@ -213,7 +213,9 @@ def main() -> int:
                 wait_ready(base)
                 tokens = [sign_in(base, dev_account(FIRST_DEV_MERCHANT_INDEX + i), 31337) for i in range(len(bound))]
                 bundles = [
-                    httpx.get(f"{base}/merchant/decisions/{round_id}", headers={"Authorization": f"Bearer {t}"}).json()["bundle"]
+                    httpx.get(f"{base}/merchant/decisions/{round_id}", headers={"Authorization": f"Bearer {t}"}).json()[
+                        "bundle"
+                    ]
                     for t in tokens
                 ]
                 for operation in ("proof", "verify"):

@@ -124,7 +124,14 @@ def eas_recompiled(log: Any) -> dict[str, dict[str, Any]]:
     # shanghai cannot compile it: cancun, the oldest target that can.
     std["settings"]["evmVersion"] = EAS_RECOMPILE_EVM
     key = hashlib.sha256(
-        json.dumps({"input": std, "solc": compiler._package_version("solc"), "oz": compiler._package_version("@openzeppelin/contracts")}, sort_keys=True).encode()
+        json.dumps(
+            {
+                "input": std,
+                "solc": compiler._package_version("solc"),
+                "oz": compiler._package_version("@openzeppelin/contracts"),
+            },
+            sort_keys=True,
+        ).encode()
     ).hexdigest()
     cache = compiler.CACHE_DIR / f"eas-relaxed-{key}.json"
     if cache.is_file():
@@ -163,7 +170,9 @@ def rpc(chain: Chain, method: str, params: list[Any] | None = None) -> Any:
 
 
 def leaves_for(n: int, round_id: int, mv: int, pv: int, seed: int) -> list[DecisionLeaf]:
-    return [dataclasses.replace(lf, round=round_id, model_version=mv, policy_version=pv) for lf in make_leaves(n, seed=seed)]
+    return [
+        dataclasses.replace(lf, round=round_id, model_version=mv, policy_version=pv) for lf in make_leaves(n, seed=seed)
+    ]
 
 
 # ---------------------------------------------------------------- main
@@ -172,8 +181,12 @@ def leaves_for(n: int, round_id: int, mv: int, pv: int, seed: int) -> list[Decis
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1,100,10000,1000000", help="batch sizes (1,100,10000,1000000)")
-    parser.add_argument("--real-max", type=int, default=10_000, help="largest size built from real DecisionLeafs (10000)")
-    parser.add_argument("--no-eas-recompile", action="store_true", help="skip the EAS build with the project's compiler")
+    parser.add_argument(
+        "--real-max", type=int, default=10_000, help="largest size built from real DecisionLeafs (10000)"
+    )
+    parser.add_argument(
+        "--no-eas-recompile", action="store_true", help="skip the EAS build with the project's compiler"
+    )
     args = parser.parse_args(argv)
     sizes = [int(s.replace("_", "")) for s in args.sizes.split(",") if s]
     log = lambda m: print(m, flush=True)  # noqa: E731
@@ -233,7 +246,9 @@ def main(argv: list[str] | None = None) -> int:
             verify_gas = int(call.estimate_gas({"from": oracle.address}))
             rpc(chain, "evm_revert", [snap])
             ours.append({"n": n, "gas": gas, "depth": len(proof), "verify": verify_gas, "how": how, "build_s": build_s})
-            log(f"N={n:>9,}: tree in {build_s:.1f}s, anchorBatch gas {gas:,}, verifyDecision {verify_gas:,} (depth {len(proof)})")
+            log(
+                f"N={n:>9,}: tree in {build_s:.1f}s, anchorBatch gas {gas:,}, verifyDecision {verify_gas:,} (depth {len(proof)})"
+            )
             del tree, hashes
 
         # consecutive anchors: uint64[] _rounds packs 4 rounds per slot, so every 4th push opens a slot
@@ -251,28 +266,42 @@ def main(argv: list[str] | None = None) -> int:
             reg_call = registry.functions.register(EAS_SCHEMA, ZERO_ADDRESS, True)
             uid = bytes(reg_call.call({"from": oracle.address}))
             reg_gas = int(chain.send(reg_call, oracle)["gasUsed"])
-            eas_notes.append(f"EAS ({label}): SchemaRegistry deploy {reg_deploy:,}, EAS deploy {eas_deploy:,}, schema register {reg_gas:,} gas (one-time)")
+            eas_notes.append(
+                f"EAS ({label}): SchemaRegistry deploy {reg_deploy:,}, EAS deploy {eas_deploy:,}, schema register {reg_gas:,} gas (one-time)"
+            )
 
             def request(lf: DecisionLeaf) -> tuple[Any, ...]:
                 return (ZERO_ADDRESS, 0, True, ZERO32, encode(lf), 0)
 
-            singles = [int(chain.send(eas.functions.attest((uid, request(lf))), oracle)["gasUsed"]) for lf in sample[:3]]
+            singles = [
+                int(chain.send(eas.functions.attest((uid, request(lf))), oracle)["gasUsed"]) for lf in sample[:3]
+            ]
             alt.append((f"EAS attest, 1 per tx ({label})", round(sum(singles) / len(singles)), 1))
-            multi = int(chain.send(eas.functions.multiAttest([(uid, [request(lf) for lf in sample])]), oracle)["gasUsed"])
+            multi = int(
+                chain.send(eas.functions.multiAttest([(uid, [request(lf) for lf in sample])]), oracle)["gasUsed"]
+            )
             alt.append((f"EAS multiAttest, {MULTI} per tx ({label})", multi, MULTI))
             if len(set(singles)) > 1:
                 eas_notes.append(f"  single attests varied: {singles}")
 
         # -- 3. one event per decision
-        events, ev_deploy = deploy_raw(chain, {"abi": events_art.abi, "bytecode": events_art.bytecode}, accounts.admin, oracle.address)
-        ev_single = [int(chain.send(events.functions.record(lf.to_abi_tuple()), oracle)["gasUsed"]) for lf in sample[:3]]
+        events, ev_deploy = deploy_raw(
+            chain, {"abi": events_art.abi, "bytecode": events_art.bytecode}, accounts.admin, oracle.address
+        )
+        ev_single = [
+            int(chain.send(events.functions.record(lf.to_abi_tuple()), oracle)["gasUsed"]) for lf in sample[:3]
+        ]
         alt.append(("DecisionEvents.record, 1 event per tx", round(sum(ev_single) / len(ev_single)), 1))
-        ev_batch = int(chain.send(events.functions.recordBatch([lf.to_abi_tuple() for lf in sample]), oracle)["gasUsed"])
+        ev_batch = int(
+            chain.send(events.functions.recordBatch([lf.to_abi_tuple() for lf in sample]), oracle)["gasUsed"]
+        )
         alt.append((f"DecisionEvents.recordBatch, {MULTI} events per tx", ev_batch, MULTI))
 
     # ---------------------------------------------------------------- tables
     print()
-    print(f"CreditLedger.anchorBatch: gas per decision anchored (anvil, hardfork {hardfork}; each size mined from the same chain state)")
+    print(
+        f"CreditLedger.anchorBatch: gas per decision anchored (anvil, hardfork {hardfork}; each size mined from the same chain state)"
+    )
     hdr = f"{'batch size':>10} {'anchorBatch gas':>16} {'gas/decision':>13} {'proof depth':>12} {'verifyDecision':>15} {'verify excl.21k':>16}  tree"
     print(hdr)
     print("-" * (len(hdr) + 30))
@@ -282,13 +311,19 @@ def main(argv: list[str] | None = None) -> int:
         )
     print("  anchorBatch gas does not depend on N (only decisionCount's calldata bytes do: a few gas);")
     print("  verifyDecision = eth_estimateGas of a call by an EOA, a real leaf at the deepest proof depth;")
-    print(f"  first anchor ever on a fresh ledger: {first_gas:,} gas; 8 consecutive anchors: {', '.join(f'{g:,}' for g in consecutive)}")
+    print(
+        f"  first anchor ever on a fresh ledger: {first_gas:,} gas; 8 consecutive anchors: {', '.join(f'{g:,}' for g in consecutive)}"
+    )
     print("  (uint64[] _rounds packs 4 rounds per storage slot: every 4th anchor opens a new slot)")
 
     print()
     cols = [r["n"] for r in ours]
-    print("Recording each decision instead: gas per decision, and ratio to ours (alternative / anchorBatch-per-decision) at each batch size")
-    head = f"{'alternative':<58} {'tx gas':>11} {'gas/decision':>13} " + " ".join(f"{'x ours@' + format(n, ','):>15}" for n in cols)
+    print(
+        "Recording each decision instead: gas per decision, and ratio to ours (alternative / anchorBatch-per-decision) at each batch size"
+    )
+    head = f"{'alternative':<58} {'tx gas':>11} {'gas/decision':>13} " + " ".join(
+        f"{'x ours@' + format(n, ','):>15}" for n in cols
+    )
     print(head)
     print("-" * len(head))
     for name, gas, per_tx in alt:
@@ -298,15 +333,23 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name:<58} {gas:>11,} {per:>13,.0f} {ratios}{flag}")
     for r in ours:
         ratios = " ".join(f"{fmt_ratio((r['gas'] / r['n']) / (o['gas'] / o['n'])):>15}" for o in ours)
-        print(f"{'ours: anchorBatch of ' + format(r['n'], ',') + ' decisions':<58} {r['gas']:>11,} {r['gas'] / r['n']:>13,.3f} {ratios}")
+        print(
+            f"{'ours: anchorBatch of ' + format(r['n'], ',') + ' decisions':<58} {r['gas']:>11,} {r['gas'] / r['n']:>13,.3f} {ratios}"
+        )
     print()
     for note in eas_notes:
         print(note)
-    print(f"DecisionEvents deploy {ev_deploy:,} gas; events carry all leaf fields, merchantKey and round indexed; single-tx rows are the mean of 3 txs")
+    print(
+        f"DecisionEvents deploy {ev_deploy:,} gas; events carry all leaf fields, merchantKey and round indexed; single-tx rows are the mean of 3 txs"
+    )
     if any(gas > TX_GAS_CAP for _, gas, _ in alt):
-        print(f"* above the EIP-7825 per-transaction cap of {TX_GAS_CAP:,} gas (Osaka): anvil mined it, a chain enforcing the cap")
+        print(
+            f"* above the EIP-7825 per-transaction cap of {TX_GAS_CAP:,} gas (Osaka): anvil mined it, a chain enforcing the cap"
+        )
         print("  would not; the per-decision figure is unchanged when split into smaller transactions")
-    print(f"EAS data = abi.encode(leaf) (416 bytes), recipient 0, no expiry, revocable, no resolver; {MULTI}-per-tx rows fit anvil's 100M block gas limit")
+    print(
+        f"EAS data = abi.encode(leaf) (416 bytes), recipient 0, no expiry, revocable, no resolver; {MULTI}-per-tx rows fit anvil's 100M block gas limit"
+    )
     return 0
 
 

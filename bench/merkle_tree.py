@@ -105,10 +105,7 @@ def keccak64_cost(samples: int = 200_000, size: int = 64) -> tuple[float, float]
 def run_murky(leaves: list[DecisionLeaf], repeat: int) -> tuple[float, float, bytes]:
     from murky_tree import StandardMerkleTree
 
-    values = [
-        [getattr(lf, f) if f != "reason_codes" else list(lf.reason_codes) for f in LEAF_FIELDS]
-        for lf in leaves
-    ]
+    values = [[getattr(lf, f) if f != "reason_codes" else list(lf.reason_codes) for f in LEAF_FIELDS] for lf in leaves]
     wall, cpu, tree = timed(lambda: StandardMerkleTree.of(values, list(LEAF_ENCODING)), repeat)
     root = tree.root
     return wall, cpu, root if isinstance(root, bytes) else bytes.fromhex(str(root)[2:])
@@ -118,9 +115,7 @@ def run_js(leaves: list[DecisionLeaf]) -> tuple[float, bytes]:
     node = shutil.which("node")
     if node is None:
         raise SystemExit("--js needs node on PATH")
-    payload = json.dumps(
-        {"values": [lf.to_values() for lf in leaves], "encoding": list(LEAF_ENCODING)}
-    )
+    payload = json.dumps({"values": [lf.to_values() for lf in leaves], "encoding": list(LEAF_ENCODING)})
     proc = subprocess.run(
         [node, "--max-old-space-size=8192", "-e", _JS_BUILD],
         input=payload,

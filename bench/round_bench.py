@@ -64,7 +64,7 @@ from ledger.chain import Chain  # noqa: E402
 from ledger.config import Settings  # noqa: E402
 from ledger.deployment import AddressBook, LedgerContracts, deploy  # noqa: E402
 from ledger.leaf import leaf_hashes  # noqa: E402
-from ledger.merkle import MerkleTree, GcPaused  # noqa: E402
+from ledger.merkle import GcPaused, MerkleTree  # noqa: E402
 from ledger.node import LocalNode  # noqa: E402
 from sources.records import DecisionColumns, DecisionSource, ScoredRound  # noqa: E402
 
@@ -120,7 +120,9 @@ def ledger_stack(source: DecisionSource, log: Callable[[str], None] = lambda _m:
             )
             accounts = RoleAccounts.development()
             chain = Chain.connect(node.url, expected_chain_id=node.chain_id)
-            contracts, _ = deploy(chain, accounts, AddressBook(settings.address_book_path), settings.policy_delay_seconds)
+            contracts, _ = deploy(
+                chain, accounts, AddressBook(settings.address_book_path), settings.policy_delay_seconds
+            )
             mv, pv = publish_source(contracts, accounts, source, DocumentStore(settings.documents_dir), log)
             yield LedgerStack(node, settings, accounts, chain, contracts, mv, pv)
         finally:
@@ -258,7 +260,7 @@ def instrumented(oracle: Any, marks: Marks) -> contextlib.ExitStack:
 def run_round(oracle: Any, source: Any, marks: Marks, no_gc: bool) -> tuple[int, Any]:
     round_id = oracle.next_round_id()
     gc.collect()
-    with instrumented(oracle, marks), (GcPaused() if no_gc else contextlib.nullcontext()):
+    with instrumented(oracle, marks), GcPaused() if no_gc else contextlib.nullcontext():
         marks.mark("build:start")
         built_now, batch = oracle.build_round(source, round_id)
         marks.mark("build:end")
@@ -266,8 +268,17 @@ def run_round(oracle: Any, source: Any, marks: Marks, no_gc: bool) -> tuple[int,
     return round_id, batch
 
 
-def stage_table(m: Marks, w_score: float, c_score: float, w_conv: float, c_conv: float,
-                w_anchor: float, c_anchor: float, w_proofs: float, c_proofs: float) -> list[tuple[str, float, float, bool]]:
+def stage_table(
+    m: Marks,
+    w_score: float,
+    c_score: float,
+    w_conv: float,
+    c_conv: float,
+    w_anchor: float,
+    c_anchor: float,
+    w_proofs: float,
+    c_proofs: float,
+) -> list[tuple[str, float, float, bool]]:
     """(name, wall, cpu, counted in the round total) per stage, from one round's marks."""
     stages: list[tuple[str, float, float, bool]] = []
 
@@ -276,18 +287,30 @@ def stage_table(m: Marks, w_score: float, c_score: float, w_conv: float, c_conv:
 
     add("scoring: score_columns on N feature rows", (w_score, c_score))
     add("scoring: columns -> DecisionColumns (tolist)", (w_conv, c_conv))
-    add("build: active_versions (chain calls, model/policy docs)", m.span("active_versions:start", "active_versions:end"))
+    add(
+        "build: active_versions (chain calls, model/policy docs)",
+        m.span("active_versions:start", "active_versions:end"),
+    )
     add("build: store.create_round", m.span("create_round:start", "create_round:end"))
     add("merchants: keys (keccak, Pseudonymizer.merchant_keys)", m.span("merchant_keys:start", "merchant_keys:end"))
-    add("store: upsert_merchant_columns (2nd thread, overlapped; not summed)", m.span("upsert_merchants:start", "upsert_merchants:end"), False)
-    add("store: latest_leaf_hashes (prev links, before the upsert)", m.span("latest_leaf_hashes:start", "latest_leaf_hashes:end"))
+    add(
+        "store: upsert_merchant_columns (2nd thread, overlapped; not summed)",
+        m.span("upsert_merchants:start", "upsert_merchants:end"),
+        False,
+    )
+    add(
+        "store: latest_leaf_hashes (prev links, before the upsert)",
+        m.span("latest_leaf_hashes:start", "latest_leaf_hashes:end"),
+    )
     add("leaves: salts (feature_salts; upsert thread started)", m.span("latest_leaf_hashes:end", "feature_salts:end"))
     add("leaves: feature commitments (keccak)", m.span("feature_commitments:start", "feature_commitments:end"))
     add("leaves: LeafColumns (column checks)", m.span("feature_commitments:end", "build_batch:start"))
     add("leaves: encoding + leaf hashes (LeafColumns.hashes)", m.span("leaf_hashes:start", "leaf_hashes:end"))
     add("tree: MerkleTree.build", m.span("tree_build:start", "tree_build:end"))
     add("batch file: serialize + sha256 + fsync'd write (streamed)", m.span("documents_put:start", "documents_put:end"))
-    add("build: wait for the upsert + node array + leaf-hash col", m.span("documents_put:end", "save_built_round:start"))
+    add(
+        "build: wait for the upsert + node array + leaf-hash col", m.span("documents_put:end", "save_built_round:start")
+    )
     add("store: save_built_round_columns (SQLite, one tx)", m.span("save_built_round:start", "save_built_round:end"))
     w_build, c_build = m.span("build:start", "build:end")
     accounted_w = sum(s[1] for s in stages[2:] if s[3])
@@ -303,7 +326,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=100_000, help="merchants in the round (100000)")
     parser.add_argument("--population", type=int, default=50_000, help="generated merchants tiled up to N (50000)")
     parser.add_argument(
-        "--rounds", type=int, default=2,
+        "--rounds",
+        type=int,
+        default=2,
         help="weekly rounds of the same N merchants (2): the first into an empty store (every merchant new), "
         "the next ones the weekly case (every merchant known, each leaf chained to its previous one)",
     )
@@ -311,7 +336,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-murky", action="store_true", help="skip murky-tree")
     parser.add_argument("--js", action="store_true", help="add npm @openzeppelin/merkle-tree (~221 s at 1M)")
     parser.add_argument(
-        "--no-gc", action="store_true",
+        "--no-gc",
+        action="store_true",
         help="pause Python's cyclic GC around the conversion as well (build_round pauses it itself)",
     )
     args = parser.parse_args(argv)
@@ -322,8 +348,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--rounds must be at least 1")
     say = functools.partial(print, flush=True)
 
-    from sources.synthetic import PLATFORM_SEED, ScoringSource
     from oracle.service import Oracle
+    from sources.synthetic import PLATFORM_SEED, ScoringSource
 
     results: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="credit-ledger-model-") as model_home:
@@ -332,11 +358,15 @@ def main(argv: list[str] | None = None) -> int:
         source = PreparedSource(scoring)
         say(f"setup: model ready in {time.perf_counter() - t0:.1f}s")
         with ledger_stack(source) as stack:
-            say(f"setup: anvil at {stack.node.url}, contracts deployed, model v{stack.model_version} / policy v{stack.policy_version} active")
+            say(
+                f"setup: anvil at {stack.node.url}, contracts deployed, model v{stack.model_version} / policy v{stack.policy_version} active"
+            )
 
             features, as_of, gen_s = tiled_features(n, args.population, PLATFORM_SEED)
             pop = min(n, args.population)
-            say(f"setup: feature frame {len(features):,} rows from {pop:,} generated merchants in {gen_s:.1f}s (not timed)")
+            say(
+                f"setup: feature frame {len(features):,} rows from {pop:,} generated merchants in {gen_s:.1f}s (not timed)"
+            )
             from scoring import score_columns
 
             logs: list[str] = []
@@ -377,18 +407,32 @@ def main(argv: list[str] | None = None) -> int:
                 assert onchain_root == batch.root
                 # one proof checked on-chain, for good measure
                 i = n // 2
-                ok = stack.contracts.ledger.functions.verifyDecision(batch.leaves[i].to_abi_tuple(), list(sample)).call()
+                ok = stack.contracts.ledger.functions.verifyDecision(
+                    batch.leaves[i].to_abi_tuple(), list(sample)
+                ).call()
                 assert ok, "on-chain verifyDecision rejected a proof"
                 if r:
                     assert batch.leaves[i].prev_leaf_hash != bytes(32), "round 2 leaf not chained to round 1"
                 batch_file_mb = Path(oracle.store.get_round(round_id).batch_path or "").stat().st_size / 1e6
                 db_mb = sum(p.stat().st_size for p in stack.settings.home.glob("ledger.db*")) / 1e6
                 stages = stage_table(marks, w_score, c_score, w_conv, c_conv, w_anchor, c_anchor, w_proofs, c_proofs)
-                results.append(dict(
-                    round=r + 1, round_id=round_id, stages=stages, marks=marks, w_proofs=w_proofs, c_proofs=c_proofs,
-                    w_score=w_score, c_score=c_score, w_conv=w_conv, c_conv=c_conv, anchor=anchor,
-                    batch_file_mb=batch_file_mb, db_mb=db_mb,
-                ))
+                results.append(
+                    dict(
+                        round=r + 1,
+                        round_id=round_id,
+                        stages=stages,
+                        marks=marks,
+                        w_proofs=w_proofs,
+                        c_proofs=c_proofs,
+                        w_score=w_score,
+                        c_score=c_score,
+                        w_conv=w_conv,
+                        c_conv=c_conv,
+                        anchor=anchor,
+                        batch_file_mb=batch_file_mb,
+                        db_mb=db_mb,
+                    )
+                )
                 last_batch = batch
                 del batch, tree
 
@@ -412,7 +456,13 @@ def main(argv: list[str] | None = None) -> int:
                 assert root_js == batch.root, "@openzeppelin/merkle-tree root differs"
                 peers.append(("@openzeppelin/merkle-tree 1.0.8 .of, node (leaves -> root)", w_js, None))
             w64, c64 = keccak64_cost()
-            peers.append((f"keccak lower bound (3N-1) x {c64 * 1e9:.0f} ns (leaves -> root)", (3 * n - 1) * w64, (3 * n - 1) * c64))
+            peers.append(
+                (
+                    f"keccak lower bound (3N-1) x {c64 * 1e9:.0f} ns (leaves -> root)",
+                    (3 * n - 1) * w64,
+                    (3 * n - 1) * c64,
+                )
+            )
             stage_logs = [line for line in logs if line.startswith("round=")]
             oracle.close()
 
@@ -428,10 +478,16 @@ def main(argv: list[str] | None = None) -> int:
         w_build, c_build = m.span("build:start", "build:end")
         w_tree, c_tree = m.span("tree_build:start", "tree_build:end")
         w_proofs, c_proofs = res["w_proofs"], res["c_proofs"]
-        what = "empty store: every merchant new" if res["round"] == 1 else "weekly case: every merchant known, leaves chained"
+        what = (
+            "empty store: every merchant new"
+            if res["round"] == 1
+            else "weekly case: every merchant known, leaves chained"
+        )
         print()
         gc_note = "; cyclic GC also paused around the conversion (--no-gc)" if args.no_gc else ""
-        print(f"Round {res['round']} (round id {res['round_id']}, {what}), N = {n:,} merchants; SQLite store, fresh anvil{gc_note}")
+        print(
+            f"Round {res['round']} (round id {res['round_id']}, {what}), N = {n:,} merchants; SQLite store, fresh anvil{gc_note}"
+        )
         print(f"{'stage':<{width}} {'wall s':>8} {'cpu s':>8} {'decisions/s':>12} {'% wall':>7}")
         print("-" * (width + 40))
         for name, w, c, counted in stages:
@@ -439,14 +495,24 @@ def main(argv: list[str] | None = None) -> int:
             share = f"{100 * w / w_incl:6.1f}%" if counted else f"{'-':>7}"
             print(f"{name:<{width}} {w:8.3f} {c:8.3f} {rate} {share}")
         print("-" * (width + 40))
-        print(f"{'round, scoring EXCLUDED (a): build_round + anchor':<{width}} {w_excl:8.3f} {c_excl:8.3f} {n / w_excl:12,.0f}")
-        print(f"{'round, scoring INCLUDED (b): + score_columns + columns':<{width}} {w_incl:8.3f} {c_incl:8.3f} {n / w_incl:12,.0f}")
-        print(f"{'  of which build_round as measured around the call':<{width}} {w_build:8.3f} {c_build:8.3f} {n / w_build:12,.0f}")
-        print(f"{'tree + all proofs':<{width}} {w_tree + w_proofs:8.3f} {c_tree + c_proofs:8.3f} {n / (w_tree + w_proofs):12,.0f}")
+        print(
+            f"{'round, scoring EXCLUDED (a): build_round + anchor':<{width}} {w_excl:8.3f} {c_excl:8.3f} {n / w_excl:12,.0f}"
+        )
+        print(
+            f"{'round, scoring INCLUDED (b): + score_columns + columns':<{width}} {w_incl:8.3f} {c_incl:8.3f} {n / w_incl:12,.0f}"
+        )
+        print(
+            f"{'  of which build_round as measured around the call':<{width}} {w_build:8.3f} {c_build:8.3f} {n / w_build:12,.0f}"
+        )
+        print(
+            f"{'tree + all proofs':<{width}} {w_tree + w_proofs:8.3f} {c_tree + c_proofs:8.3f} {n / (w_tree + w_proofs):12,.0f}"
+        )
         print()
         print("Targets")
         verdict = "MET" if w_incl < TARGET_ROUND_S else "MISSED"
-        print(f"  whole round incl. scoring < {TARGET_ROUND_S:.0f} s with SQLite : {w_incl:7.2f} s wall, {c_incl:7.2f} s cpu  -> {verdict} at N = {n:,}")
+        print(
+            f"  whole round incl. scoring < {TARGET_ROUND_S:.0f} s with SQLite : {w_incl:7.2f} s wall, {c_incl:7.2f} s cpu  -> {verdict} at N = {n:,}"
+        )
         scale = 1_000_000 / n
         tp = w_tree + w_proofs
         label = "measured" if n == 1_000_000 else f"x{scale:g} linear extrapolation"
@@ -461,7 +527,9 @@ def main(argv: list[str] | None = None) -> int:
 
         print()
         print(f"Rounds side by side (N = {n:,}; wall s; the store holds every earlier round)")
-        print(f"{'round':>5} {'history':>12} {'prev links':>10} {'upsert*':>8} {'store tx':>8} {'incl. scoring':>13} {'decisions/s':>12}")
+        print(
+            f"{'round':>5} {'history':>12} {'prev links':>10} {'upsert*':>8} {'store tx':>8} {'incl. scoring':>13} {'decisions/s':>12}"
+        )
         for i, res in enumerate(results):
             w_incl = sum(st[1] for st in res["stages"] if st[3])
             print(
@@ -500,13 +568,21 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print("Notes")
     print(f"  * scoring input: {len(features):,}-row feature frame = {pop:,} merchants from scoring.generate_merchants")
-    print(f"    + build_features(validate), tiled with new merchant ids; generation ({gen_s:.1f} s) is data preparation, not timed")
+    print(
+        f"    + build_features(validate), tiled with new merchant ids; generation ({gen_s:.1f} s) is data preparation, not timed"
+    )
     print("  * scoring EXCLUDED = decisions precomputed (handed to Oracle.build_round by a DecisionSource)")
     anchor = last["anchor"]
-    print(f"  * anchor tx: gas {anchor.gas_used:,}, block {anchor.block_number}; root checked on-chain; one proof checked with verifyDecision")
-    print("  * the merchant upsert runs on a second thread during leaves/tree/batch file; its row is not summed, and the")
+    print(
+        f"  * anchor tx: gas {anchor.gas_used:,}, block {anchor.block_number}; root checked on-chain; one proof checked with verifyDecision"
+    )
+    print(
+        "  * the merchant upsert runs on a second thread during leaves/tree/batch file; its row is not summed, and the"
+    )
     print("    cpu column of the stages it overlaps includes its CPU (process time); the wait for it is its own row")
-    print(f"  * batch file {last['batch_file_mb']:,.1f} MB; SQLite files {last['db_mb']:,.1f} MB after {len(results)} round(s); CPU = this process only (not anvil)")
+    print(
+        f"  * batch file {last['batch_file_mb']:,.1f} MB; SQLite files {last['db_mb']:,.1f} MB after {len(results)} round(s); CPU = this process only (not anvil)"
+    )
     return 0
 
 

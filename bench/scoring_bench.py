@@ -32,7 +32,9 @@ def main() -> None:
 
     t = time.perf_counter()
     data = generate_merchants(args.n, seed=2025)
-    rows.append((f"synth {args.n:,} merchants x 60 days ({len(data.daily):,} rows)", f"{time.perf_counter() - t:.1f} s"))
+    rows.append(
+        (f"synth {args.n:,} merchants x 60 days ({len(data.daily):,} rows)", f"{time.perf_counter() - t:.1f} s")
+    )
     res = train_segment(data, challenger=True)
     m = res.metrics
     rows += [
@@ -59,7 +61,9 @@ def main() -> None:
     rows.append(("PSI of scores, round 0 -> round 1", f"{metrics.psi(b0.score[ok], b1.score[ok], edges):.4f}"))
     rows.append(("mean |score change| round 0 -> 1", f"{np.abs(b1.score[ok] - b0.score[ok]).mean():.1f} points"))
     approved = b0.limit_cny > 0
-    rows.append(("merchant approval rate / mean limit", f"{approved.mean():.1%} / {b0.limit_cny[approved].mean():,.0f} CNY"))
+    rows.append(
+        ("merchant approval rate / mean limit", f"{approved.mean():.1%} / {b0.limit_cny[approved].mean():,.0f} CNY")
+    )
 
     # Scoring speed: replicate the feature frame up to score_rows rows with fresh ids.
     feats = build_features(r0)
@@ -85,7 +89,10 @@ def main() -> None:
     fap = fb.limit_cny > 0
     rows += [
         (f"synth {args.farmers:,} farmers", f"{t_farm:.1f} s"),
-        ("farmer scorecard / hidden-risk / challenger AUC", f"{fm['scorecard_auc']:.4f} / {fm['hidden_risk_auc']:.4f} / {fm['challenger_auc']:.4f}"),
+        (
+            "farmer scorecard / hidden-risk / challenger AUC",
+            f"{fm['scorecard_auc']:.4f} / {fm['hidden_risk_auc']:.4f} / {fm['challenger_auc']:.4f}",
+        ),
         ("farmer scorecard KS", f"{fm['scorecard_ks']:.4f}"),
         ("farmer approval rate / mean limit", f"{fap.mean():.1%} / {fb.limit_cny[fap].mean():,.0f} CNY"),
     ]

@@ -33,13 +33,11 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ledger.leaf import DecisionLeaf, leaf_hashes  # noqa: E402
-from ledger.merkle import MerkleTree  # noqa: E402
-from ledger.store import DecisionRow, Store, normalise_url  # noqa: E402
+from ledger.leaf import DecisionLeaf, leaf_hashes
+from ledger.merkle import MerkleTree
+from ledger.store import DecisionRow, Store, normalise_url
 
-DEFAULT_PG = os.environ.get(
-    "CREDIT_LEDGER_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
-)
+DEFAULT_PG = os.environ.get("CREDIT_LEDGER_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
 
 def make_round(n: int, round_id: int, feature_size: int) -> tuple[list[DecisionRow], bytes, bytes]:
@@ -47,8 +45,16 @@ def make_round(n: int, round_id: int, feature_size: int) -> tuple[list[DecisionR
     keys = [rng.randbytes(32) for _ in range(n)]
     leaves = [
         DecisionLeaf(
-            keys[i], round_id, 300 + i % 600, 5_000 + (i * 37) % 295_000, i % 16,
-            (i % 7, i % 11, i % 13, i % 17), 3, 2, rng.randbytes(32), bytes(32),
+            keys[i],
+            round_id,
+            300 + i % 600,
+            5_000 + (i * 37) % 295_000,
+            i % 16,
+            (i % 7, i % 11, i % 13, i % 17),
+            3,
+            2,
+            rng.randbytes(32),
+            bytes(32),
         )  # fmt: skip
         for i in range(n)
     ]
@@ -58,15 +64,22 @@ def make_round(n: int, round_id: int, feature_size: int) -> tuple[list[DecisionR
     feature = rng.randbytes(feature_size)
     rows = [
         DecisionRow.from_leaf(
-            leaf, leaf_index=i, tree_index=tidx[i], merchant_id=f"M{i:09d}",
-            leaf_hash=hashes[i], feature_salt=keys[i], feature_bytes=feature,
+            leaf,
+            leaf_index=i,
+            tree_index=tidx[i],
+            merchant_id=f"M{i:09d}",
+            leaf_hash=hashes[i],
+            feature_salt=keys[i],
+            feature_bytes=feature,
         )  # fmt: skip
         for i, leaf in enumerate(leaves)
     ]
     return rows, b"".join(tree.nodes), tree.root
 
 
-def run(label: str, store: Store, rows: list[DecisionRow], nodes: bytes, root: bytes, tree_check: MerkleTree | None) -> dict[str, object]:
+def run(
+    label: str, store: Store, rows: list[DecisionRow], nodes: bytes, root: bytes, tree_check: MerkleTree | None
+) -> dict[str, object]:
     store.create_round(rows[0].round_id, "merchant", "weekly", 3, 2)
     t0 = time.perf_counter()
     store.save_built_round(rows[0].round_id, rows, nodes, root, bytes(32), "/tmp/batch.json")
@@ -112,9 +125,7 @@ def main() -> None:
     print(f"built {args.n:,} leaves + tree in {time.perf_counter() - t0:.1f}s (not timed below)")
     check = None
     if args.n <= 200_000:
-        check = MerkleTree(
-            [nodes[i : i + 32] for i in range(0, len(nodes), 32)], [r.tree_index for r in rows]
-        )
+        check = MerkleTree([nodes[i : i + 32] for i in range(0, len(nodes), 32)], [r.tree_index for r in rows])
 
     results = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -138,11 +149,16 @@ def main() -> None:
                     label = "postgresql (COPY binary)" if use_copy else "postgresql (executemany)"
                     res = run(label, store, rows, nodes, root, check)
                 with admin.begin() as conn:
-                    res["db_mb"] = float(conn.exec_driver_sql(
-                        "SELECT sum(pg_total_relation_size(c.oid)) FROM pg_class c "
-                        "JOIN pg_namespace n ON n.oid = c.relnamespace "
-                        f"WHERE n.nspname = '{schema}' AND c.relkind = 'r'"
-                    ).scalar()) / 1e6
+                    res["db_mb"] = (
+                        float(
+                            conn.exec_driver_sql(
+                                "SELECT sum(pg_total_relation_size(c.oid)) FROM pg_class c "
+                                "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                                f"WHERE n.nspname = '{schema}' AND c.relkind = 'r'"
+                            ).scalar()
+                        )
+                        / 1e6
+                    )
                 results.append(res)
             finally:
                 with admin.begin() as conn:
@@ -151,7 +167,9 @@ def main() -> None:
 
     print()
     print(f"save_built_round, N = {args.n:,} decisions (one transaction, incl. tree and checks)")
-    header = f"{'backend':<26} {'save s':>8} {'rows/s':>10} {'re-run s':>9} {'proof ms':>9} {'stream s':>9} {'size MB':>8}"
+    header = (
+        f"{'backend':<26} {'save s':>8} {'rows/s':>10} {'re-run s':>9} {'proof ms':>9} {'stream s':>9} {'size MB':>8}"
+    )
     print(header)
     print("-" * len(header))
     for r in results:

@@ -1,9 +1,7 @@
 """End to end with brownie: model, policy through the timelock, one anchored batch."""
 
 import brownie
-import pytest
 from brownie import chain, web3
-
 from conftest import MERCHANT, POLICY_DELAY, role_id
 
 ZERO32 = b"\x00" * 32
@@ -18,7 +16,10 @@ def hex32(value):
 def _publish_model(ledger, roles):
     models = ledger["models"]
     tx = models.registerModel(
-        MERCHANT, web3.keccak(text="model artifact"), web3.keccak(text="feature schema"), "file://model.json",
+        MERCHANT,
+        web3.keccak(text="model artifact"),
+        web3.keccak(text="feature schema"),
+        "file://model.json",
         {"from": roles["model_admin"]},
     )
     version = tx.events["ModelRegistered"]["version"]
@@ -30,7 +31,10 @@ def _publish_model(ledger, roles):
 def _activate_policy(ledger, roles):
     policies, timelock = ledger["policies"], ledger["timelock"]
     tx = policies.proposePolicy(
-        MERCHANT, web3.keccak(text="policy params"), "file://policy.json", "initial policy",
+        MERCHANT,
+        web3.keccak(text="policy params"),
+        "file://policy.json",
+        "initial policy",
         {"from": roles["policy_admin"]},
     )
     version = tx.events["PolicyProposed"]["version"]
@@ -79,7 +83,12 @@ def test_anchor_batch_once(ledger, roles):
     # A second anchor for the same round reverts with RoundAlreadyAnchored(round, existingRoot).
     with brownie.reverts(revert_pattern=r"RoundAlreadyAnchored: 1, .*"):
         credit.anchorBatch(
-            round_, web3.keccak(text="another root"), 1, model_version, policy_version, content_hash,
+            round_,
+            web3.keccak(text="another root"),
+            1,
+            model_version,
+            policy_version,
+            content_hash,
             {"from": roles["oracle"]},
         )
     # Only the oracle may anchor.

@@ -12,7 +12,8 @@ def serve(
     host: str = typer.Option("127.0.0.1", help="Interface to bind (0.0.0.0 exposes it to the network)."),
     port: int = typer.Option(8000, min=1, max=65535, help="TCP port."),
     domain: str = typer.Option(
-        None, help="EIP-4361 domain sign-in messages must name (default: $CREDIT_LEDGER_API_DOMAIN or the request's Host)."
+        None,
+        help="EIP-4361 domain sign-in messages must name (default: $CREDIT_LEDGER_API_DOMAIN or the request's Host).",
     ),
     log_level: str = typer.Option("info", help="uvicorn log level."),
     workers: int = typer.Option(
@@ -49,7 +50,9 @@ DEV_CHAIN_IDS = (31337, 1337)
 def login(
     url: str = typer.Option("http://127.0.0.1:8000", help="The API's base URL."),
     demo_merchant: int = typer.Option(None, min=1, max=5, help="Sign in as demo merchant 1-5 (development keys)."),
-    role: str = typer.Option(None, help="Sign in as a staff role's development account: auditor, regulator, admin, ..."),
+    role: str = typer.Option(
+        None, help="Sign in as a staff role's development account: auditor, regulator, admin, ..."
+    ),
 ) -> None:
     """Print a Bearer token, signing in with a DEVELOPMENT key (demo only; refused on other chains).
 

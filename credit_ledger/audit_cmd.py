@@ -16,7 +16,9 @@ from rich.console import Console
 from credit_ledger.common import EXIT_CANNOT_RUN, console, fail
 from credit_ledger.common import load_settings as _settings
 
-audit_app = typer.Typer(help="Replay the ledger from the chain and check every root, leaf, input and score.", no_args_is_help=True)
+audit_app = typer.Typer(
+    help="Replay the ledger from the chain and check every root, leaf, input and score.", no_args_is_help=True
+)
 
 
 @audit_app.callback()
@@ -31,33 +33,40 @@ def _cannot_run(message: str) -> NoReturn:
     fail(message, EXIT_CANNOT_RUN)
 
 
-
-
-
-
 @audit_app.command("replay")
 def replay_cmd(
     documents: str = typer.Option(
-        None, "--documents",
+        None,
+        "--documents",
         help="Directory of documents named by hex sha256, or the API's document URL "
         "(e.g. http://127.0.0.1:8000/auditor/documents). Default: $CREDIT_LEDGER_HOME/documents.",
     ),
-    token: str = typer.Option(None, "--token", envvar="CREDIT_LEDGER_API_TOKEN", help="Bearer token for an API document URL."),
-    no_store: bool = typer.Option(False, "--no-store", help="Check the chain and documents only (no DB access: no leaves, inputs or re-scoring)."),
-    from_round: int = typer.Option(None, "--from-round", min=0, help="First round to audit (earlier rounds are read for hash chains only)."),
+    token: str = typer.Option(
+        None, "--token", envvar="CREDIT_LEDGER_API_TOKEN", help="Bearer token for an API document URL."
+    ),
+    no_store: bool = typer.Option(
+        False, "--no-store", help="Check the chain and documents only (no DB access: no leaves, inputs or re-scoring)."
+    ),
+    from_round: int = typer.Option(
+        None, "--from-round", min=0, help="First round to audit (earlier rounds are read for hash chains only)."
+    ),
     to_round: int = typer.Option(None, "--to-round", min=0, help="Last round to audit."),
     no_rescore: bool = typer.Option(False, "--no-rescore", help="Skip re-scoring (commitments are still checked)."),
-    json_out: Path = typer.Option(None, "--json", help="Also write the report as JSON to this file ('-' for stdout, tables then go to stderr)."),
-    record: bool = typer.Option(False, "--record", help="Attest the report on-chain with CreditLedger.recordAudit (auditor key)."),
+    json_out: Path = typer.Option(
+        None, "--json", help="Also write the report as JSON to this file ('-' for stdout, tables then go to stderr)."
+    ),
+    record: bool = typer.Option(
+        False, "--record", help="Attest the report on-chain with CreditLedger.recordAudit (auditor key)."
+    ),
 ) -> None:
     """Read every event, fetch every document and batch file, rebuild every root, walk every hash chain,
     compare the store's leaves, recompute every feature commitment and re-score every decision."""
-    from ledger.documents import document_source
     from audit.replay import ReplayError, record_audit, replay
     from audit.report import render
     from ledger.accounts import KeyError_, RoleAccounts
     from ledger.chain import Chain, ChainError
     from ledger.deployment import AddressBook, load
+    from ledger.documents import document_source
     from ledger.roles import Role
     from ledger.store import Store, StoreError
 
@@ -70,8 +79,15 @@ def replay_cmd(
         contracts = load(chain, AddressBook(settings.address_book_path))
         if not no_store:
             store = Store.open(settings.database_url, migrate=False)
-        report = replay(contracts, source, store, from_round=from_round, to_round=to_round,
-                        rescore=not no_rescore, log=lambda m: out.print(f"[dim]{m}[/dim]"))
+        report = replay(
+            contracts,
+            source,
+            store,
+            from_round=from_round,
+            to_round=to_round,
+            rescore=not no_rescore,
+            log=lambda m: out.print(f"[dim]{m}[/dim]"),
+        )
     except (ChainError, StoreError, ReplayError) as exc:
         _cannot_run(str(exc))
         return
@@ -91,7 +107,9 @@ def replay_cmd(
 
         try:
             accounts = RoleAccounts.configured(settings.keys_file)
-            recorded = record_audit(contracts, accounts[Role.AUDITOR], report, DocumentStore(settings.documents_dir).put)
+            recorded = record_audit(
+                contracts, accounts[Role.AUDITOR], report, DocumentStore(settings.documents_dir).put
+            )
         except (ChainError, ReplayError, KeyError_) as exc:
             _cannot_run(f"could not record the audit: {exc}")
             return

@@ -10,7 +10,9 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
-from credit_ledger.common import console, fail as _fail, load_settings as _settings
+from credit_ledger.common import console
+from credit_ledger.common import fail as _fail
+from credit_ledger.common import load_settings as _settings
 from ledger.config import Settings
 
 app = typer.Typer(
@@ -24,10 +26,6 @@ app = typer.Typer(
 )
 node_app = typer.Typer(help="Start, stop and inspect the embedded local chain (anvil).", no_args_is_help=True)
 app.add_typer(node_app, name="node")
-
-
-
-
 
 
 def _local_node(settings: Settings):  # type: ignore[no-untyped-def]
@@ -48,7 +46,9 @@ def node_start() -> None:
         status = node.start()
     except NodeError as exc:
         _fail(str(exc))
-    console.print(f"node running: {status.url} (pid {status.pid}, chain {status.chain_id}, block {status.block_number})")
+    console.print(
+        f"node running: {status.url} (pid {status.pid}, chain {status.chain_id}, block {status.block_number})"
+    )
     console.print(f"state file: {status.state_file}")
 
 
@@ -79,7 +79,9 @@ def node_status() -> None:
 
 
 @app.command()
-def deploy(force: bool = typer.Option(False, help="Deploy new contracts even if the recorded ones are usable.")) -> None:
+def deploy(
+    force: bool = typer.Option(False, help="Deploy new contracts even if the recorded ones are usable."),
+) -> None:
     """Compile and deploy the contracts (idempotent: a rerun finds the deployment)."""
     from credit_ledger.demo import connect, role_accounts
     from ledger.chain import ChainError
@@ -90,8 +92,12 @@ def deploy(force: bool = typer.Option(False, help="Deploy new contracts even if 
     try:
         chain = connect(settings, console.print)
         contracts, reused = deploy_contracts(
-            chain, role_accounts(settings), AddressBook(settings.address_book_path), settings.policy_delay_seconds,
-            force=force, log=console.print,
+            chain,
+            role_accounts(settings),
+            AddressBook(settings.address_book_path),
+            settings.policy_delay_seconds,
+            force=force,
+            log=console.print,
         )
     except ChainError as exc:
         _fail(str(exc))
@@ -124,8 +130,14 @@ def demo(
         table.add_column(column)
     for r in result.rounds:
         table.add_row(
-            str(r.round_id), r.kind.replace("_", "-"), f"{r.decisions:,}", "0x" + r.root.hex()[:12] + "…", r.batch_hash.hex()[:12] + "…",
-            "0x" + r.tx_hash.hex()[:12] + "…", str(r.block_number), f"{r.gas_used:,}" if r.gas_used else "-",
+            str(r.round_id),
+            r.kind.replace("_", "-"),
+            f"{r.decisions:,}",
+            "0x" + r.root.hex()[:12] + "…",
+            r.batch_hash.hex()[:12] + "…",
+            "0x" + r.tx_hash.hex()[:12] + "…",
+            str(r.block_number),
+            f"{r.gas_used:,}" if r.gas_used else "-",
         )
     console.print(table)
     console.print(

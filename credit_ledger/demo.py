@@ -8,22 +8,21 @@ leaf chains to its previous one.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from ledger.accounts import RoleAccounts
 from ledger.chain import Chain
 from ledger.config import Settings
 from ledger.deployment import AddressBook, LedgerContracts, deploy
+from ledger.documents import DocumentStore, uri_for
 from ledger.node import LocalNode
 from ledger.roles import Role
-from ledger.documents import DocumentStore, uri_for
-from oracle.publish import execute_policy, propose_policy, publish_model
 from oracle.ondemand import OnDemandDesk
-from sources.synthetic import ScoringSource
+from oracle.publish import execute_policy, propose_policy, publish_model
 from oracle.service import Oracle, RoundResult
 from sources.records import DecisionSource
-from sources.synthetic import default_source
+from sources.synthetic import ScoringSource, default_source
 
 DEMO_MERCHANTS_BOUND = 5  # the first few merchants get dev accounts, so they can sign in
 DEV_CHAIN_IDS = (31337, 1337)
@@ -43,7 +42,9 @@ def connect(settings: Settings, log: Callable[[str], None]) -> Chain:
     if settings.embedded_node:
         node = LocalNode(settings.node_dir, port=settings.node_port, chain_id=settings.chain_id or 31337)
         status = node.start()
-        log(f"local chain: anvil at {status.url}, chain {status.chain_id}, block {status.block_number}, state {status.state_file}")
+        log(
+            f"local chain: anvil at {status.url}, chain {status.chain_id}, block {status.block_number}, state {status.state_file}"
+        )
     return Chain.connect(settings.rpc_url, expected_chain_id=settings.chain_id)
 
 
@@ -52,16 +53,32 @@ def role_accounts(settings: Settings) -> RoleAccounts:
 
 
 def publish_source(
-    contracts: LedgerContracts, accounts: RoleAccounts, source: DecisionSource, store: DocumentStore, log: Callable[[str], None]
+    contracts: LedgerContracts,
+    accounts: RoleAccounts,
+    source: DecisionSource,
+    store: DocumentStore,
+    log: Callable[[str], None],
 ) -> tuple[int, int]:
     """Register and activate the source's model, propose and activate its policy."""
     artifact_hash = store.put(source.model_document())
     model_version = publish_model(
-        contracts, accounts[Role.MODEL_ADMIN], source.segment, artifact_hash, source.feature_schema_hash(), uri_for(artifact_hash), log=log
+        contracts,
+        accounts[Role.MODEL_ADMIN],
+        source.segment,
+        artifact_hash,
+        source.feature_schema_hash(),
+        uri_for(artifact_hash),
+        log=log,
     )
     policy_hash = store.put(source.policy_document())
     activation = propose_policy(
-        contracts, accounts[Role.POLICY_ADMIN], source.segment, policy_hash, uri_for(policy_hash), source.policy_reason(), log=log
+        contracts,
+        accounts[Role.POLICY_ADMIN],
+        source.segment,
+        policy_hash,
+        uri_for(policy_hash),
+        source.policy_reason(),
+        log=log,
     )
     if not activation.executed:
         chain = contracts.chain
@@ -79,10 +96,14 @@ def publish_source(
     return model_version, activation.version
 
 
-def run_demo(settings: Settings, merchants: int = 1000, rounds: int = 2, log: Callable[[str], None] = print) -> DemoResult:
+def run_demo(
+    settings: Settings, merchants: int = 1000, rounds: int = 2, log: Callable[[str], None] = print
+) -> DemoResult:
     chain = connect(settings, log)
     accounts = role_accounts(settings)
-    contracts, reused = deploy(chain, accounts, AddressBook(settings.address_book_path), settings.policy_delay_seconds, log=log)
+    contracts, reused = deploy(
+        chain, accounts, AddressBook(settings.address_book_path), settings.policy_delay_seconds, log=log
+    )
     source = default_source(settings.home, merchants, log=log)
     publish_source(contracts, accounts, source, DocumentStore(settings.documents_dir), log)
 

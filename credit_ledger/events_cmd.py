@@ -15,14 +15,12 @@ from datetime import datetime
 import typer
 from rich.table import Table
 
-from credit_ledger.common import console, fail as _fail, load_settings as _settings
+from credit_ledger.common import console
+from credit_ledger.common import fail as _fail
+from credit_ledger.common import load_settings as _settings
 from ledger.config import Settings
 
 events_app = typer.Typer(help="Index contract events into the store (sync) and query them.", no_args_is_help=True)
-
-
-
-
 
 
 def _open(settings: Settings):  # type: ignore[no-untyped-def]
@@ -39,7 +37,11 @@ def _open(settings: Settings):  # type: ignore[no-untyped-def]
 def sync_cmd(
     chunk: int = typer.Option(2000, min=1, help="Blocks per eth_getLogs page."),
     confirmations: int = typer.Option(0, min=0, help="Stay this many blocks behind the head."),
-    repair: bool = typer.Option(False, "--repair", help="If the chain was reset/reorganised under the index, re-index from the deployment block."),
+    repair: bool = typer.Option(
+        False,
+        "--repair",
+        help="If the chain was reset/reorganised under the index, re-index from the deployment block.",
+    ),
     follow: bool = typer.Option(False, "--follow", help="Keep syncing every --interval seconds until interrupted."),
     interval: float = typer.Option(5.0, min=0.1, help="Seconds between syncs with --follow."),
 ) -> None:
@@ -85,7 +87,11 @@ def _parse_time(value: str | None, name: str) -> datetime | None:
 
 @events_app.command("query")
 def query_cmd(
-    contract: list[str] = typer.Option(None, "--contract", help="CreditLedger, ModelRegistry, PolicyRegistry, IdentityRegistry, PolicyTimelock (repeatable)."),
+    contract: list[str] = typer.Option(
+        None,
+        "--contract",
+        help="CreditLedger, ModelRegistry, PolicyRegistry, IdentityRegistry, PolicyTimelock (repeatable).",
+    ),
     event: list[str] = typer.Option(None, "--event", help="Event name, e.g. BatchAnchored (repeatable)."),
     from_block: int = typer.Option(None, min=0),
     to_block: int = typer.Option(None, min=0),
@@ -110,9 +116,16 @@ def query_cmd(
     try:
         key = bytes.fromhex(merchant_key[2:]) if merchant_key else None
         filters = EventFilter(
-            contracts=tuple(contract or ()), events=tuple(event or ()), from_block=from_block, to_block=to_block,
-            from_time=_parse_time(since, "since"), to_time=_parse_time(until, "until"), round_id=round_id,
-            model_version=model, policy_version=policy, merchant_key=key,
+            contracts=tuple(contract or ()),
+            events=tuple(event or ()),
+            from_block=from_block,
+            to_block=to_block,
+            from_time=_parse_time(since, "since"),
+            to_time=_parse_time(until, "until"),
+            round_id=round_id,
+            model_version=model,
+            policy_version=policy,
+            merchant_key=key,
         )
     except (ValueError, InvalidQuery) as exc:
         _fail(str(exc), 2)
@@ -139,9 +152,21 @@ def query_cmd(
         writer = csv.writer(sys.stdout)
         writer.writerow(["block_number", "block_time", "tx_hash", "log_index", "contract", "event", "args"])
         for r in rows:
-            writer.writerow([r["block_number"], r["block_time"], r["tx_hash"], r["log_index"], r["contract"], r["event"], json.dumps(r["args"], sort_keys=True)])
+            writer.writerow(
+                [
+                    r["block_number"],
+                    r["block_time"],
+                    r["tx_hash"],
+                    r["log_index"],
+                    r["contract"],
+                    r["event"],
+                    json.dumps(r["args"], sort_keys=True),
+                ]
+            )
     else:
-        table = Table(title=f"{len(rows)} events" + (" (more: narrow the query or raise --limit)" if page.next_cursor else ""))
+        table = Table(
+            title=f"{len(rows)} events" + (" (more: narrow the query or raise --limit)" if page.next_cursor else "")
+        )
         for col in ("block", "time", "contract", "event", "args"):
             table.add_column(col, overflow="fold")
         for r in rows:

@@ -13,7 +13,6 @@ it (:meth:`sources.synthetic.ScoringSource.platform_data`) for
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.console import Console
@@ -22,12 +21,36 @@ from rich.table import Table
 from scoring.errors import ScoringError
 from scoring.growth import GrowthAnalysis, GrowthReport, platform_merchants
 
-app = typer.Typer(help="Growth-plan diagnostics: peer-relative indicators and a diagnosis report per merchant.", no_args_is_help=True)
+app = typer.Typer(
+    help="Growth-plan diagnostics: peer-relative indicators and a diagnosis report per merchant.", no_args_is_help=True
+)
 console = Console(width=160)
 
 _HEAD = {
-    "zh": ("指标", "得分", "同业平均", "同业分位", "构成（本店 / 同业 / 比值）", "代码", "诊断", "数据", "匹配产品", "建议"),
-    "en": ("indicator", "value", "peer avg", "percentile", "components (you / peers / ratio)", "code", "item", "numbers", "matched product", "advice"),
+    "zh": (
+        "指标",
+        "得分",
+        "同业平均",
+        "同业分位",
+        "构成（本店 / 同业 / 比值）",
+        "代码",
+        "诊断",
+        "数据",
+        "匹配产品",
+        "建议",
+    ),
+    "en": (
+        "indicator",
+        "value",
+        "peer avg",
+        "percentile",
+        "components (you / peers / ratio)",
+        "code",
+        "item",
+        "numbers",
+        "matched product",
+        "advice",
+    ),
 }
 
 
@@ -44,7 +67,7 @@ def _fail(message: str) -> None:
 def latest_week(settings) -> int:  # type: ignore[no-untyped-def]
     """Week index of the store's latest weekly merchant round (the oracle's numbering), else 0."""
     url = str(settings.database_url)
-    if url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).is_file():
+    if url.startswith("sqlite:///") and not Path(url[len("sqlite:///") :]).is_file():
         return 0  # no store yet (and opening one would create an empty database file)
     try:
         from ledger.store import Store
@@ -59,7 +82,7 @@ def latest_week(settings) -> int:  # type: ignore[no-untyped-def]
     return max(len(weekly) - 1, 0)
 
 
-def load_analysis(week: Optional[int], data_dir: Optional[Path], merchants: Optional[int]) -> tuple[GrowthAnalysis, int]:
+def load_analysis(week: int | None, data_dir: Path | None, merchants: int | None) -> tuple[GrowthAnalysis, int]:
     if data_dir is not None:
         from scoring.synth import read_platform_data
 
@@ -69,7 +92,9 @@ def load_analysis(week: Optional[int], data_dir: Optional[Path], merchants: Opti
 
     settings = Settings.from_env()
     wk = latest_week(settings) if week is None else week
-    source = ScoringSource.prepare(settings.home, merchants or platform_merchants(), log=lambda m: console.print(f"[dim]{m}[/]"))
+    source = ScoringSource.prepare(
+        settings.home, merchants or platform_merchants(), log=lambda m: console.print(f"[dim]{m}[/]")
+    )
     data, features = source.platform_data(wk)
     return GrowthAnalysis(data, features=features, policy=source.policy), wk
 
@@ -88,8 +113,10 @@ def _fmt(v: object) -> str:
 
 def render(report: GrowthReport, lang: str, week: int) -> None:
     h = _HEAD[lang]
-    head = Table(title=f"{report.merchant_id} · {report.industry} / {report.region} · as of {report.as_of} (week {week}) · "
-                       f"{report.history_days} days · {report.peer_count} peers")
+    head = Table(
+        title=f"{report.merchant_id} · {report.industry} / {report.region} · as of {report.as_of} (week {week}) · "
+        f"{report.history_days} days · {report.peer_count} peers"
+    )
     for col in h[:5]:
         head.add_column(col, justify="right" if col in h[1:4] else "left", overflow="fold")
     for ind in report.indicators:
@@ -97,7 +124,13 @@ def render(report: GrowthReport, lang: str, week: int) -> None:
         for c in ind.components:
             name = c.zh if lang == "zh" else c.en
             parts.append(f"{name}: {_fmt(c.value)} / {_fmt(c.peer)} / {_fmt(c.ratio)}")
-        head.add_row(ind.zh if lang == "zh" else ind.en, str(ind.value), str(ind.peer_average), f"{ind.percentile}%", "\n".join(parts))
+        head.add_row(
+            ind.zh if lang == "zh" else ind.en,
+            str(ind.value),
+            str(ind.peer_average),
+            f"{ind.percentile}%",
+            "\n".join(parts),
+        )
     console.print(head)
     items = Table(title="诊断" if lang == "zh" else "Diagnosis", show_lines=True)
     items.add_column(h[5], no_wrap=True)
@@ -105,7 +138,9 @@ def render(report: GrowthReport, lang: str, week: int) -> None:
     items.add_column(h[7], overflow="fold", ratio=2)
     items.add_column(h[8], overflow="fold", ratio=1)
     for it in report.items:
-        numbers = "\n".join(f"{k} = {_fmt(v)}" for k, v in it.numbers.items() if k not in ("hour_share", "festival_zh", "festival_en"))
+        numbers = "\n".join(
+            f"{k} = {_fmt(v)}" for k, v in it.numbers.items() if k not in ("hour_share", "festival_zh", "festival_en")
+        )
         items.add_row(it.code, f"[bold]{it.title(lang)}[/]\n{it.text(lang)}", numbers, it.product(lang) or "-")
     console.print(items)
 
@@ -113,10 +148,14 @@ def render(report: GrowthReport, lang: str, week: int) -> None:
 @app.command()
 def report(
     merchant: str = typer.Argument(..., help="platform merchant id, e.g. M00000042"),
-    week: Optional[int] = typer.Option(None, "--week", "-w", min=0, help="platform week (default: the latest weekly round's)"),
+    week: int | None = typer.Option(
+        None, "--week", "-w", min=0, help="platform week (default: the latest weekly round's)"
+    ),
     lang: str = typer.Option("zh", "--lang", help="zh or en"),
-    data_dir: Optional[Path] = typer.Option(None, "--data", help="read this platform export instead of the oracle's"),
-    merchants: Optional[int] = typer.Option(None, "--merchants", min=1, help="platform size (default $CREDIT_LEDGER_PLATFORM_MERCHANTS or 1000)"),
+    data_dir: Path | None = typer.Option(None, "--data", help="read this platform export instead of the oracle's"),
+    merchants: int | None = typer.Option(
+        None, "--merchants", min=1, help="platform size (default $CREDIT_LEDGER_PLATFORM_MERCHANTS or 1000)"
+    ),
 ) -> None:
     """Print a merchant's indicators (with peer comparison) and diagnosis items."""
     if lang not in ("zh", "en"):

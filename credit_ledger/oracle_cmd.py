@@ -7,28 +7,30 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from credit_ledger.common import console, fail as _fail, load_settings as _settings
+from credit_ledger.common import console
+from credit_ledger.common import fail as _fail
+from credit_ledger.common import load_settings as _settings
 
 oracle_app = typer.Typer(help="Score rounds, anchor them, and inspect their state.", no_args_is_help=True)
 model_app = typer.Typer(help="Publish model versions to ModelRegistry.", no_args_is_help=True)
-policy_app = typer.Typer(help="Propose policy parameter sets to PolicyRegistry (applied after the timelock delay).", no_args_is_help=True)
-
-
-
-
+policy_app = typer.Typer(
+    help="Propose policy parameter sets to PolicyRegistry (applied after the timelock delay).", no_args_is_help=True
+)
 
 
 @oracle_app.command("run-round")
 def run_round(
-    round_id: int = typer.Option(None, "--round", help="Round number (default: resume an unfinished round, else the next one)."),
+    round_id: int = typer.Option(
+        None, "--round", help="Round number (default: resume an unfinished round, else the next one)."
+    ),
     merchants: int = typer.Option(1000, min=1, help="Merchants on the (synthetic) platform."),
     segment: str = typer.Option("merchant", help="merchant or farmer"),
 ) -> None:
     """Score every active merchant, build the tree and batch file, store, anchor. Safe to rerun after a crash."""
     from ledger.chain import ChainError
     from ledger.store import StoreError
-    from sources.synthetic import ScoringSource
     from oracle.service import Oracle, OracleError
+    from sources.synthetic import ScoringSource
 
     settings = _settings()
     try:
@@ -46,7 +48,10 @@ def run_round(
     table.add_row("batch file", f"sha256:{result.batch_hash.hex()}")
     table.add_row("anchor tx", "0x" + result.tx_hash.hex())
     table.add_row("block", str(result.block_number))
-    table.add_row("this run", ("built" if result.built_now else "resumed") + ", " + ("anchored" if result.anchored_now else "found anchored"))
+    table.add_row(
+        "this run",
+        ("built" if result.built_now else "resumed") + ", " + ("anchored" if result.anchored_now else "found anchored"),
+    )
     console.print(table)
 
 
@@ -65,12 +70,18 @@ def serve(
     import uvicorn
 
     from oracle.ondemand import OnDemandDesk, create_app
-    from sources.synthetic import ScoringSource
     from oracle.service import Oracle
+    from sources.synthetic import ScoringSource
 
     settings = _settings()
     oracle = Oracle(settings, log=console.print)
-    desk = OnDemandDesk(oracle, ScoringSource.prepare(settings.home, merchants, segment=segment, log=console.print), batch_size, max_wait, log=console.print)
+    desk = OnDemandDesk(
+        oracle,
+        ScoringSource.prepare(settings.home, merchants, segment=segment, log=console.print),
+        batch_size,
+        max_wait,
+        log=console.print,
+    )
     stop = threading.Event()
     flusher = threading.Thread(target=desk.run_forever, args=(stop,), daemon=True)
     flusher.start()
@@ -100,7 +111,16 @@ def status(limit: int = typer.Option(20, min=1, help="How many recent rounds."))
                 tx, block = "0x" + a.tx_hash.hex()[:12] + "…", str(a.block_number or "-")
             except NotFound:
                 tx, block = "-", "-"
-            table.add_row(str(r.round_id), r.segment, r.kind, r.status, f"{r.decision_count:,}", ("0x" + r.root.hex()[:12] + "…") if r.root else "-", tx, block)
+            table.add_row(
+                str(r.round_id),
+                r.segment,
+                r.kind,
+                r.status,
+                f"{r.decision_count:,}",
+                ("0x" + r.root.hex()[:12] + "…") if r.root else "-",
+                tx,
+                block,
+            )
         console.print(table)
     finally:
         store.close()
@@ -108,15 +128,17 @@ def status(limit: int = typer.Option(20, min=1, help="How many recent rounds."))
 
 @model_app.command("publish")
 def model_publish(
-    artifact: Path = typer.Argument(..., exists=True, dir_okay=False, help="Model artifact JSON (from `credit-ledger score train`)."),
+    artifact: Path = typer.Argument(
+        ..., exists=True, dir_okay=False, help="Model artifact JSON (from `credit-ledger score train`)."
+    ),
     activate: bool = typer.Option(True, help="Make it the segment's active version."),
 ) -> None:
     """Register the artifact's SHA-256 in ModelRegistry and keep the document for auditors."""
     from credit_ledger.demo import connect, role_accounts
     from ledger.chain import ChainError
     from ledger.deployment import AddressBook, load
-    from ledger.roles import Role
     from ledger.documents import DocumentStore, uri_for
+    from ledger.roles import Role
     from oracle.publish import publish_model
     from scoring import ArtifactError, load_artifact
 
@@ -130,8 +152,14 @@ def model_publish(
         contracts = load(chain, AddressBook(settings.address_book_path))
         digest = DocumentStore(settings.documents_dir).put(model.to_json_bytes())
         version = publish_model(
-            contracts, role_accounts(settings)[Role.MODEL_ADMIN], model.segment, digest, model.feature_schema_hash(),
-            uri_for(digest), activate=activate, log=console.print,
+            contracts,
+            role_accounts(settings)[Role.MODEL_ADMIN],
+            model.segment,
+            digest,
+            model.feature_schema_hash(),
+            uri_for(digest),
+            activate=activate,
+            log=console.print,
         )
     except ChainError as exc:
         _fail(str(exc))
@@ -150,8 +178,8 @@ def policy_propose(
     from credit_ledger.demo import connect, role_accounts
     from ledger.chain import ChainError
     from ledger.deployment import AddressBook, load
-    from ledger.roles import Role
     from ledger.documents import DocumentStore, uri_for
+    from ledger.roles import Role
     from oracle.publish import execute_policy, propose_policy
     from scoring import PolicyError, load_policy
 
@@ -165,7 +193,9 @@ def policy_propose(
         contracts = load(chain, AddressBook(settings.address_book_path))
         accounts = role_accounts(settings)
         digest = DocumentStore(settings.documents_dir).put(policy.to_json_bytes())
-        activation = propose_policy(contracts, accounts[Role.POLICY_ADMIN], policy.segment, digest, uri_for(digest), reason, log=console.print)
+        activation = propose_policy(
+            contracts, accounts[Role.POLICY_ADMIN], policy.segment, digest, uri_for(digest), reason, log=console.print
+        )
         if activation.executed:
             console.print(f"policy v{activation.version} is already active")
             return

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 import pandas as pd
@@ -34,7 +33,10 @@ from scoring.scorecard import load_artifact
 from scoring.synth import generate, inject_defects, read_platform_data
 from scoring.validate import validate
 
-app = typer.Typer(help="Behaviour-based credit scoring: generate data, train the scorecard, score a round, explain a decision.", no_args_is_help=True)
+app = typer.Typer(
+    help="Behaviour-based credit scoring: generate data, train the scorecard, score a round, explain a decision.",
+    no_args_is_help=True,
+)
 console = Console(width=140)
 
 SegmentOpt = typer.Option("merchant", "--segment", "-s", help="merchant or farmer")
@@ -46,7 +48,7 @@ def _fail(exc: Exception) -> None:
     raise typer.Exit(code=1)
 
 
-def _policy_for(segment: str, path: Optional[Path]) -> Policy:
+def _policy_for(segment: str, path: Path | None) -> Policy:
     p = path or paths.policy_path(segment)
     if p.exists():
         return load_policy(p)
@@ -64,8 +66,12 @@ def synth(
     seed: int = typer.Option(7, help="generator seed: same seed + id = same hidden risk"),
     round_no: int = RoundOpt,
     days: int = typer.Option(60, help="days of history per window"),
-    dirty: bool = typer.Option(False, help="inject export faults (gaps, duplicates, NaNs, negative refunds, short histories)"),
-    out: Optional[Path] = typer.Option(None, help="output directory (default: $CREDIT_LEDGER_HOME/scoring/data/<segment>/round-NNN)"),
+    dirty: bool = typer.Option(
+        False, help="inject export faults (gaps, duplicates, NaNs, negative refunds, short histories)"
+    ),
+    out: Path | None = typer.Option(
+        None, help="output directory (default: $CREDIT_LEDGER_HOME/scoring/data/<segment>/round-NNN)"
+    ),
 ) -> None:
     """Generate one window of platform data (Parquet; see scoring/DATA_FORMAT.md)."""
     try:
@@ -92,9 +98,9 @@ def synth(
 @app.command()
 def train(
     segment: str = SegmentOpt,
-    data_dir: Optional[Path] = typer.Option(None, "--data", help="training export (default: round 0 data)"),
-    model: Optional[Path] = typer.Option(None, help="artifact path to write"),
-    version: Optional[str] = typer.Option(None, help="model version label"),
+    data_dir: Path | None = typer.Option(None, "--data", help="training export (default: round 0 data)"),
+    model: Path | None = typer.Option(None, help="artifact path to write"),
+    version: str | None = typer.Option(None, help="model version label"),
     challenger: bool = typer.Option(True, help="also train the gradient-boosting challenger"),
     seed: int = typer.Option(0, help="train/hold-out split seed"),
 ) -> None:
@@ -121,11 +127,17 @@ def train(
         ("scorecard KS", f"{m['scorecard_ks']:.4f}"),
     ]
     if "challenger_auc" in m:
-        rows += [("challenger AUC (gradient boosting)", f"{m['challenger_auc']:.4f}"),
-                 ("cost of interpretability (AUC)", f"{m['challenger_auc'] - m['scorecard_auc']:+.4f}")]
-    rows += [("training seconds (scorecard)", f"{m['train_seconds']:.1f}"), ("artifact", str(target)),
-             ("artifact sha256", art.content_hash().hex()), ("feature schema sha256", art.feature_schema_hash().hex()),
-             ("policy", f"{pol.version} sha256 {pol.content_hash().hex()[:16]}...")]
+        rows += [
+            ("challenger AUC (gradient boosting)", f"{m['challenger_auc']:.4f}"),
+            ("cost of interpretability (AUC)", f"{m['challenger_auc'] - m['scorecard_auc']:+.4f}"),
+        ]
+    rows += [
+        ("training seconds (scorecard)", f"{m['train_seconds']:.1f}"),
+        ("artifact", str(target)),
+        ("artifact sha256", art.content_hash().hex()),
+        ("feature schema sha256", art.feature_schema_hash().hex()),
+        ("policy", f"{pol.version} sha256 {pol.content_hash().hex()[:16]}..."),
+    ]
     for r in rows:
         t.add_row(*r)
     console.print(t)
@@ -134,7 +146,9 @@ def train(
         for col in ("band", "count", "observed default rate", "predicted PD"):
             c.add_column(col, justify="right")
         for r in result.report.calibration.itertuples():
-            c.add_row(r.band, f"{r.count:,}", f"{np.nan_to_num(r.observed_rate):.2%}", f"{np.nan_to_num(r.predicted_pd):.2%}")
+            c.add_row(
+                r.band, f"{r.count:,}", f"{np.nan_to_num(r.observed_rate):.2%}", f"{np.nan_to_num(r.predicted_pd):.2%}"
+            )
         console.print(c)
     p = Table(title="Points table (worst bin = 0)")
     for col in ("feature", "bins", "points per bin", "missing"):
@@ -145,7 +159,7 @@ def train(
     console.print(p)
 
 
-def _score_round(segment: str, data_dir: Optional[Path], round_no: int, model: Optional[Path], policy: Optional[Path]):
+def _score_round(segment: str, data_dir: Path | None, round_no: int, model: Path | None, policy: Path | None):
     data = read_platform_data(data_dir or paths.data_dir(segment, round_no))
     art = load_artifact(model or paths.model_path(segment))
     pol = _policy_for(segment, policy)
@@ -159,11 +173,11 @@ def _score_round(segment: str, data_dir: Optional[Path], round_no: int, model: O
 def run(
     segment: str = SegmentOpt,
     round_no: int = RoundOpt,
-    data_dir: Optional[Path] = typer.Option(None, "--data", help="export to score (default: this round's data)"),
-    model: Optional[Path] = typer.Option(None, help="model artifact"),
-    policy: Optional[Path] = typer.Option(None, help="policy file (default: the segment's default policy)"),
-    out: Optional[Path] = typer.Option(None, help="decisions Parquet to write"),
-    previous: Optional[Path] = typer.Option(None, help="previous round's decisions (default: round-1's file if present)"),
+    data_dir: Path | None = typer.Option(None, "--data", help="export to score (default: this round's data)"),
+    model: Path | None = typer.Option(None, help="model artifact"),
+    policy: Path | None = typer.Option(None, help="policy file (default: the segment's default policy)"),
+    out: Path | None = typer.Option(None, help="decisions Parquet to write"),
+    previous: Path | None = typer.Option(None, help="previous round's decisions (default: round-1's file if present)"),
 ) -> None:
     """Score a round: validate records, build features, score, write decisions, show changes."""
     try:
@@ -187,7 +201,13 @@ def run(
         s.add_column(col, justify="right")
     for status, g in frame.groupby("status"):
         ok = g[g.limit_cny > 0]
-        s.add_row(status, f"{len(g):,}", f"{len(ok):,}", f"{g.score.mean():.0f}", f"{ok.limit_cny.mean():,.0f}" if len(ok) else "-")
+        s.add_row(
+            status,
+            f"{len(g):,}",
+            f"{len(ok):,}",
+            f"{g.score.mean():.0f}",
+            f"{ok.limit_cny.mean():,.0f}" if len(ok) else "-",
+        )
     console.print(s)
     pr = Table(title="Products offered")
     pr.add_column("product")
@@ -207,7 +227,10 @@ def run(
             d.add_column(col)
         d.add_row("merchants compared", f"{len(both):,}")
         d.add_row("mean score delta", f"{(both.score - both.score_prev).mean():+.1f}")
-        d.add_row("limits up / down / same", f"{(both.limit_cny > both.limit_cny_prev).sum():,} / {(both.limit_cny < both.limit_cny_prev).sum():,} / {(both.limit_cny == both.limit_cny_prev).sum():,}")
+        d.add_row(
+            "limits up / down / same",
+            f"{(both.limit_cny > both.limit_cny_prev).sum():,} / {(both.limit_cny < both.limit_cny_prev).sum():,} / {(both.limit_cny == both.limit_cny_prev).sum():,}",
+        )
         console.print(d)
     console.print(f"wrote {len(frame):,} decisions to {target} in {secs:.1f} s")
 
@@ -217,10 +240,10 @@ def explain(
     merchant: str = typer.Argument(..., help="merchant (or farmer) id, e.g. M00000042"),
     segment: str = SegmentOpt,
     round_no: int = RoundOpt,
-    data_dir: Optional[Path] = typer.Option(None, "--data", help="export holding the merchant"),
-    model: Optional[Path] = typer.Option(None, help="model artifact"),
-    policy: Optional[Path] = typer.Option(None, help="policy file"),
-    previous: Optional[Path] = typer.Option(None, help="previous round's decisions, to show what changed"),
+    data_dir: Path | None = typer.Option(None, "--data", help="export holding the merchant"),
+    model: Path | None = typer.Option(None, help="model artifact"),
+    policy: Path | None = typer.Option(None, help="policy file"),
+    previous: Path | None = typer.Option(None, help="previous round's decisions, to show what changed"),
 ) -> None:
     """Explain one decision: points per feature against the best bin, reasons, limit and products."""
     try:
@@ -231,19 +254,37 @@ def explain(
     if len(pos) == 0:
         _fail(ScoringError(f"{merchant} is not in this export"))
     i = int(pos[0])
-    dec = batch.decisions()[i] if len(batch) < 50_000 else Decision(
-        merchant, batch.segment, batch.status[i], batch.status_reason[i], int(batch.score[i]), int(batch.limit_cny[i]),
-        int(batch.product_mask[i]), tuple(int(x) for x in batch.reason_codes[i]), batch.feature_bytes[i],
-        batch.model_version, batch.policy_version, batch.as_of)
+    dec = (
+        batch.decisions()[i]
+        if len(batch) < 50_000
+        else Decision(
+            merchant,
+            batch.segment,
+            batch.status[i],
+            batch.status_reason[i],
+            int(batch.score[i]),
+            int(batch.limit_cny[i]),
+            int(batch.product_mask[i]),
+            tuple(int(x) for x in batch.reason_codes[i]),
+            batch.feature_bytes[i],
+            batch.model_version,
+            batch.policy_version,
+            batch.as_of,
+        )
+    )
     values = decode_feature_bytes(art, dec.feature_bytes)
-    head = Table(title=f"{merchant} as of {dec.as_of} - {dec.status}{' (' + dec.status_reason + ')' if dec.status_reason else ''}")
+    head = Table(
+        title=f"{merchant} as of {dec.as_of} - {dec.status}{' (' + dec.status_reason + ')' if dec.status_reason else ''}"
+    )
     head.add_column("")
     head.add_column("")
     row = feats.loc[merchant]
     for key in [k for k in ("industry", "region", "main_crop") if k in feats.columns]:
         head.add_row(key, str(row[key]))
     head.add_row("history days", str(int(row["history_days"])))
-    head.add_row("score", f"{dec.score}  (300..900; 600 = odds 20:1, +50 doubles the odds)" if dec.score else "not scored")
+    head.add_row(
+        "score", f"{dec.score}  (300..900; 600 = odds 20:1, +50 doubles the odds)" if dec.score else "not scored"
+    )
     head.add_row("limit", f"{dec.limit_cny:,} CNY")
     head.add_row("products", ", ".join(product_names(dec.product_mask)) or "none")
     head.add_row("model / policy", f"{art.version} / {pol.version}")
@@ -260,7 +301,15 @@ def explain(
             val = f"{raw / FIXED_SCALE:,.4f}"
             label = b.bin_labels()[int(np.searchsorted(np.array(b.splits, dtype=np.int64), raw, side="right"))]
         short = b.best_points - int(pts[j])
-        t.add_row(b.name, val, label, str(int(pts[j])), str(b.best_points), str(short) if short else "", str(b.reason_code) if short else "")
+        t.add_row(
+            b.name,
+            val,
+            label,
+            str(int(pts[j])),
+            str(b.best_points),
+            str(short) if short else "",
+            str(b.reason_code) if short else "",
+        )
     t.add_row("[bold]total[/]", "", "", f"[bold]{art.base_points + int(pts.sum())}[/]", "", "", "")
     console.print(t)
     r = Table(title="Top four reasons (most points lost against the best bin)")
@@ -281,8 +330,22 @@ def explain(
         prev = pd.read_parquet(previous).set_index("merchant_id")
         if merchant in prev.index:
             p = prev.loc[merchant]
-            pdec = Decision(merchant, dec.segment, p.status, p.status_reason, int(p.score), int(p.limit_cny), int(p.product_mask),
-                            tuple(int(p[f"reason_{k}"]) for k in range(1, 5)), bytes(p.feature_bytes), p.model_version, p.policy_version, p.as_of)
+            pdec = Decision(
+                merchant,
+                dec.segment,
+                p.status,
+                p.status_reason,
+                int(p.score),
+                int(p.limit_cny),
+                int(p.product_mask),
+                tuple(int(p[f"reason_{k}"]) for k in range(1, 5)),
+                bytes(p.feature_bytes),
+                p.model_version,
+                p.policy_version,
+                p.as_of,
+            )
             ch = compare(pdec, dec)
-            console.print(f"since {pdec.as_of}: score {ch.score_delta:+d}, limit {ch.limit_delta:+,d} CNY, "
-                          f"reasons added {list(ch.reasons_added)}, removed {list(ch.reasons_removed)}")
+            console.print(
+                f"since {pdec.as_of}: score {ch.score_delta:+d}, limit {ch.limit_delta:+,d} CNY, "
+                f"reasons added {list(ch.reasons_added)}, removed {list(ch.reasons_removed)}"
+            )

@@ -57,7 +57,11 @@ def verify(
         for check in report.checks:
             mark = "[green]PASS[/green]" if check.ok else "[red]FAIL[/red]"
             console.print(f"{mark} {check.name:<16} {check.detail}", highlight=False)
-        verdict = "[green]VERIFIED[/green]" if report.ok else f"[red]NOT VERIFIED[/red] (failed: {', '.join(report.failed())})"
+        verdict = (
+            "[green]VERIFIED[/green]"
+            if report.ok
+            else f"[red]NOT VERIFIED[/red] (failed: {', '.join(report.failed())})"
+        )
         console.print(f"{verdict} against chain {chain.chain_id} at {url}")
         if contract is None and report.ok:
             console.print("note: pass --contract <CreditLedger address> to pin the contract you trust", style="dim")

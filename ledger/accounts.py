@@ -66,16 +66,16 @@ class RoleAccounts:
         return {role.key: account.address for role, account in self.by_role.items()}
 
     @classmethod
-    def development(cls) -> "RoleAccounts":
+    def development(cls) -> RoleAccounts:
         return cls({role: dev_account(index) for role, index in DEV_ROLE_INDEX.items()})
 
     @classmethod
-    def configured(cls, keys_file: Path | None) -> "RoleAccounts":
+    def configured(cls, keys_file: Path | None) -> RoleAccounts:
         """The key file's accounts when one is configured, else the development accounts."""
         return cls.from_keys_file(keys_file) if keys_file is not None else cls.development()
 
     @classmethod
-    def from_keys_file(cls, path: Path) -> "RoleAccounts":
+    def from_keys_file(cls, path: Path) -> RoleAccounts:
         try:
             raw = json.loads(Path(path).read_text())
         except (OSError, json.JSONDecodeError) as exc:
@@ -86,7 +86,7 @@ class RoleAccounts:
                 continue
             try:
                 by_role[role] = Account.from_key(raw[role.key])
-            except Exception as exc:  # eth_account raises several types for bad keys
+            except Exception:  # eth_account raises several types for bad keys
                 raise KeyError_(f"key for {role.key} in {path} is not a valid private key") from None
         if Role.ADMIN not in by_role:
             raise KeyError_(f"key file {path} has no 'admin' key")

@@ -14,13 +14,13 @@ no trailing newline; their SHA-256 is the ``contentHash`` that ``anchorBatch`` s
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 from ledger import merkle
 from ledger.leaf import LEAF_ENCODING, DecisionLeaf, LeafColumns, leaf_hashes
 from ledger.merkle import MerkleTree
-
 
 HASH_BYTES = 32
 
@@ -53,7 +53,7 @@ class BatchMetadata:
         }
 
     @classmethod
-    def from_json(cls, raw: Any) -> "BatchMetadata":
+    def from_json(cls, raw: Any) -> BatchMetadata:
         try:
             return cls(
                 round=int(raw["round"]),
@@ -92,7 +92,11 @@ def build_batch(leaves: Sequence[DecisionLeaf] | LeafColumns, segment: str, chai
     if not isinstance(leaves, LeafColumns):
         first = leaves[0]
         for i, leaf in enumerate(leaves):
-            if (leaf.round, leaf.model_version, leaf.policy_version) != (first.round, first.model_version, first.policy_version):
+            if (leaf.round, leaf.model_version, leaf.policy_version) != (
+                first.round,
+                first.model_version,
+                first.policy_version,
+            ):
                 raise BatchFileError(f"leaf {i} has round/model/policy differing from leaf 0")
         leaves = list(leaves)
         tree = MerkleTree.build(leaf_hashes(leaves))
@@ -151,7 +155,10 @@ def to_chunks(batch: Batch) -> Iterator[bytes]:
     for start in range(0, len(columns), CHUNK_LEAVES):
         stop = start + CHUNK_LEAVES
         values = ",".join(
-            [f'{{"value":{v},"treeIndex":{t}}}' for v, t in zip(columns.values_json(start, stop), tree_indices[start:stop])]
+            [
+                f'{{"value":{v},"treeIndex":{t}}}'
+                for v, t in zip(columns.values_json(start, stop), tree_indices[start:stop])
+            ]
         )
         yield (values if start == 0 else "," + values).encode()
     yield ('],"metadata":' + json.dumps(batch.metadata.to_json(), separators=_COMPACT) + "}").encode()

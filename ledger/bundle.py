@@ -140,7 +140,9 @@ def build_bundle(
     }
 
 
-def bundle_from_store(store: Any, round_id: int, merchant_key: bytes, *, chain_id: int, contract: str) -> dict[str, Any]:
+def bundle_from_store(
+    store: Any, round_id: int, merchant_key: bytes, *, chain_id: int, contract: str
+) -> dict[str, Any]:
     """The bundle of one merchant's decision in one round, from the off-chain store.
 
     ``store`` is a :class:`ledger.store.Store`. Raises ``ledger.store.NotFound``
@@ -280,7 +282,11 @@ def verify_bundle(bundle: Any, chain: Chain, *, expected_contract: str | None = 
     else:
         root, _count, model_version, policy_version, _content, _at, block_number = batch
         root = bytes(root)
-        report.add("anchored_root", root == b.root, f"CreditLedger.batch({b.leaf.round}).root is {_hex(root)}; bundle root {_hex(b.root)}")
+        report.add(
+            "anchored_root",
+            root == b.root,
+            f"CreditLedger.batch({b.leaf.round}).root is {_hex(root)}; bundle root {_hex(b.root)}",
+        )
         report.add("block", int(block_number) == b.block, f"anchored in block {block_number}; bundle says {b.block}")
         report.add(
             "versions",
@@ -323,7 +329,10 @@ def _check_anchor_tx(chain: Chain, ledger: Any, b: ParsedBundle) -> tuple[bool, 
         if event["address"] != b.contract:
             continue
         if int(event["args"]["round"]) == b.leaf.round and bytes(event["args"]["root"]) == b.root:
-            return True, f"BatchAnchored(round {b.leaf.round}, root {_hex(b.root)}) in tx {_hex(b.anchor_tx)}, block {b.block}"
+            return (
+                True,
+                f"BatchAnchored(round {b.leaf.round}, root {_hex(b.root)}) in tx {_hex(b.anchor_tx)}, block {b.block}",
+            )
     return False, f"transaction {_hex(b.anchor_tx)} did not anchor round {b.leaf.round} with root {_hex(b.root)}"
 
 
@@ -331,4 +340,3 @@ def _discard() -> Any:
     from web3.logs import DISCARD
 
     return DISCARD
-

@@ -10,9 +10,10 @@ the decoded custom error.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, Callable
+from typing import Any
 
 from eth_abi import decode as abi_decode
 from eth_account.signers.local import LocalAccount
@@ -103,7 +104,7 @@ class Chain:
     @classmethod
     def connect(
         cls, url: str, expected_chain_id: int | None = None, timeout: float = 30.0, confirmations: int = 0
-    ) -> "Chain":
+    ) -> Chain:
         provider = Web3.HTTPProvider(url, request_kwargs={"timeout": timeout})
         # web3 asks for eth_chainId around every call; caching the requests web3
         # deems immutable turns three round trips per contract call into one.
@@ -164,7 +165,9 @@ class Chain:
         if not name and isinstance(exc, ContractLogicError):
             name = "Error"
             args = (str(exc),)
-        return TransactionReverted(name, args, data if isinstance(data, str) else None, f"{what} reverted: {name}{args}")
+        return TransactionReverted(
+            name, args, data if isinstance(data, str) else None, f"{what} reverted: {name}{args}"
+        )
 
     def call(self, fn: ContractFunction, sender: str | None = None) -> Any:
         """A read-only call; custom-error reverts raise :class:`TransactionReverted`."""
@@ -210,7 +213,9 @@ class Chain:
         if receipt["status"] != 1:
             # Replay as a call at the same block to learn the reason.
             try:
-                self.w3.eth.call({k: v for k, v in tx.items() if k in ("from", "to", "data", "value", "gas")}, receipt["blockNumber"])
+                self.w3.eth.call(
+                    {k: v for k, v in tx.items() if k in ("from", "to", "data", "value", "gas")}, receipt["blockNumber"]
+                )
             except (ContractCustomError, ContractLogicError, ContractPanicError) as exc:
                 raise self._reverted(exc, getattr(fn, "fn_name", "constructor")) from None
             raise TransactionReverted("", (), None, f"transaction 0x{bytes(tx_hash).hex()} reverted")

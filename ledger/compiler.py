@@ -59,9 +59,7 @@ def _sources(contracts_dir: Path) -> dict[str, dict[str, str]]:
     files = sorted(contracts_dir.rglob("*.sol"))
     if not files:
         raise CompileError(f"no .sol files under {contracts_dir}")
-    return {
-        str(path.relative_to(PROJECT_ROOT)): {"content": path.read_text()} for path in files
-    }
+    return {str(path.relative_to(PROJECT_ROOT)): {"content": path.read_text()} for path in files}
 
 
 def standard_input(contracts_dir: Path = CONTRACTS_DIR) -> dict[str, Any]:
@@ -73,9 +71,7 @@ def standard_input(contracts_dir: Path = CONTRACTS_DIR) -> dict[str, Any]:
             "evmVersion": EVM_VERSION,
             "optimizer": {"enabled": True, "runs": OPTIMIZER_RUNS},
             "remappings": REMAPPINGS,
-            "outputSelection": {
-                "*": {"*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object"]}
-            },
+            "outputSelection": {"*": {"*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object"]}},
         },
     }
 

@@ -61,7 +61,7 @@ class Settings:
     confirmations: int = field(default=0)
 
     @classmethod
-    def from_env(cls, home: Path | str | None = None) -> "Settings":
+    def from_env(cls, home: Path | str | None = None) -> Settings:
         home_path = Path(home or os.environ.get("CREDIT_LEDGER_HOME") or Path.cwd() / ".credit-ledger").resolve()
         port = _int_env("CREDIT_LEDGER_NODE_PORT", DEFAULT_NODE_PORT)
         assert port is not None

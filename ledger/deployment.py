@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from web3.contract import Contract
 
@@ -46,7 +46,7 @@ class Deployment:
         return asdict(self)
 
     @classmethod
-    def from_json(cls, raw: dict) -> "Deployment":
+    def from_json(cls, raw: dict) -> Deployment:
         return cls(
             chain_id=int(raw["chain_id"]),
             addresses=dict(raw["addresses"]),
@@ -97,7 +97,7 @@ class LedgerContracts:
     ledger: Contract
 
     @classmethod
-    def bind(cls, chain: Chain, deployment: Deployment) -> "LedgerContracts":
+    def bind(cls, chain: Chain, deployment: Deployment) -> LedgerContracts:
         a = deployment.addresses
         return cls(
             chain=chain,
@@ -159,7 +159,12 @@ def deploy(
     identities, _ = chain.deploy("IdentityRegistry", admin, admin.address)
     models, _ = chain.deploy("ModelRegistry", admin, admin.address)
     timelock, _ = chain.deploy(
-        "PolicyTimelock", admin, policy_delay_seconds, [accounts[Role.POLICY_ADMIN].address], [ZERO_ADDRESS], ZERO_ADDRESS
+        "PolicyTimelock",
+        admin,
+        policy_delay_seconds,
+        [accounts[Role.POLICY_ADMIN].address],
+        [ZERO_ADDRESS],
+        ZERO_ADDRESS,
     )
     policies, _ = chain.deploy("PolicyRegistry", admin, admin.address, timelock.address)
     ledger, _ = chain.deploy("CreditLedger", admin, admin.address, identities.address, models.address, policies.address)

@@ -13,13 +13,13 @@ from enum import IntEnum
 
 __all__ = [
     "SOLIDITY_ENUMS",
+    "ChainEnum",
     "DisputeStatus",
     "MerchantKind",
     "MerchantStatus",
     "ModelStatus",
     "PolicyStatus",
     "Segment",
-    "ChainEnum",
 ]
 
 

@@ -39,7 +39,7 @@ class Pseudonymizer:
         self._salt_mac = hmac.new(secret, SALT_DOMAIN, hashlib.sha256)
 
     @classmethod
-    def load_or_create(cls, path: Path) -> "Pseudonymizer":
+    def load_or_create(cls, path: Path) -> Pseudonymizer:
         """Read the secret file, creating it (mode 0600) on first use."""
         path = Path(path)
         if not path.exists():

@@ -31,12 +31,12 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
 from eth_utils.abi import event_abi_to_log_topic
+from sqlalchemy.engine import Connection, Engine
 from web3.contract import Contract
 
 from ledger.deployment import CONTRACTS, LedgerContracts
@@ -222,13 +222,15 @@ def retrying(
             return fn()
         except (IndexerError, KeyboardInterrupt):
             raise
-        except Exception as exc:  # noqa: BLE001 - see docstring
+        except Exception as exc:
             if attempt > retries:
                 raise IndexerUnavailable(
                     f"{what}: the node kept failing after {retries} retries "
                     f"({type(exc).__name__}: {exc}); is it running? (`credit-ledger node start`)"
                 ) from exc
-            log.warning("%s failed (%s: %s); retry %d/%d in %.1fs", what, type(exc).__name__, exc, attempt, retries, delay)
+            log.warning(
+                "%s failed (%s: %s); retry %d/%d in %.1fs", what, type(exc).__name__, exc, attempt, retries, delay
+            )
             pause(delay)
             delay = min(delay * 2, 30.0)
     raise AssertionError("unreachable")  # pragma: no cover
@@ -273,7 +275,7 @@ def _read_chunks(
             number = int(raw["blockNumber"])
             if with_times and number not in times:
                 block = retrying(lambda: w3.eth.get_block(number), f"eth_getBlockByNumber {number}", retries)
-                times[number] = datetime.fromtimestamp(int(block["timestamp"]), timezone.utc)
+                times[number] = datetime.fromtimestamp(int(block["timestamp"]), UTC)
             event = decoder.decode(raw, times.get(number))
             if event is not None:
                 events.append(event)
@@ -388,9 +390,13 @@ class Indexer:
             inserted += self._store_chunk(events, chunk_end, end_hash, deployment_block)
             seen += len(events)
             chunks += 1
-        return SyncResult(self.chain_id, start, max(to_block, start - 1), seen, inserted, chunks, time.perf_counter() - started)
+        return SyncResult(
+            self.chain_id, start, max(to_block, start - 1), seen, inserted, chunks, time.perf_counter() - started
+        )
 
-    def _store_chunk(self, events: Sequence[ChainEvent], last_block: int, last_hash: bytes, deployment_block: int) -> int:
+    def _store_chunk(
+        self, events: Sequence[ChainEvent], last_block: int, last_hash: bytes, deployment_block: int
+    ) -> int:
         rows = [_event_row(e) for e in events]
         with self.engine.connect() as conn:
             # SQLite: take the write lock up front (the store's engine honours this option).
@@ -410,7 +416,7 @@ class Indexer:
                     "deployment_block": deployment_block,
                     "last_block": last_block,
                     "last_block_hash": last_hash,
-                    "updated_at": datetime.now(timezone.utc),
+                    "updated_at": datetime.now(UTC),
                 }
                 stmt = upsert_statement(conn, chain_cursors).values(
                     chain_id=self.chain_id, ledger_address=self.ledger_address, **values
@@ -469,7 +475,7 @@ class EventFilter:
         for name in ("from_time", "to_time"):
             value = getattr(self, name)
             if value is not None and value.tzinfo is None:
-                object.__setattr__(self, name, value.replace(tzinfo=timezone.utc))
+                object.__setattr__(self, name, value.replace(tzinfo=UTC))
         if self.from_time and self.to_time and self.from_time > self.to_time:
             raise InvalidQuery("from_time is after to_time")
         unknown = set(self.contracts) - set(CONTRACTS)

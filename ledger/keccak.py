@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 from tiny_keccak import keccak256 as _tiny_keccak256
 
-__all__ = ["keccak256", "keccak256_any", "KECCAK_EMPTY"]
+__all__ = ["KECCAK_EMPTY", "keccak256", "keccak256_any"]
 
 keccak256: Callable[[bytes], bytes] = _tiny_keccak256
 """keccak256(data: bytes) -> bytes: the 32-byte Ethereum keccak-256 digest."""

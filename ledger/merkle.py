@@ -181,9 +181,7 @@ class MerkleTree:
             start = (1 << level) - 1
             stop = min((1 << (level + 1)) - 1, n - 1)
             kids = nodes[2 * start + 1 : 2 * stop + 1]
-            nodes[start:stop] = [
-                k256(a + b) if a < b else k256(b + a) for a, b in zip(kids[0::2], kids[1::2])
-            ]
+            nodes[start:stop] = [k256(a + b) if a < b else k256(b + a) for a, b in zip(kids[0::2], kids[1::2])]
             level -= 1
         return cls(nodes, tree_index)
 
@@ -388,8 +386,7 @@ def load(data: Mapping[str, Any]) -> tuple[MerkleTree, list[DecisionLeaf]]:
     encoding = data.get("leafEncoding")
     if not isinstance(encoding, list) or tuple(encoding) != LEAF_ENCODING:
         raise MerkleError(
-            f"leafEncoding: expected the decision leaf encoding {list(LEAF_ENCODING)}, "
-            f"got {encoding!r:.200}"
+            f"leafEncoding: expected the decision leaf encoding {list(LEAF_ENCODING)}, got {encoding!r:.200}"
         )
     raw_values = data.get("values")
     if not isinstance(raw_values, list) or not raw_values:
@@ -416,9 +413,7 @@ def load(data: Mapping[str, Any]) -> tuple[MerkleTree, list[DecisionLeaf]]:
     hashes = leaf_hashes(leaves)
     for i, (h, pos) in enumerate(zip(hashes, positions)):
         if dumped[pos] != h:
-            raise MerkleError(
-                f"values[{i}]: leaf hash 0x{h.hex()} does not match tree[{pos}] 0x{dumped[pos].hex()}"
-            )
+            raise MerkleError(f"values[{i}]: leaf hash 0x{h.hex()} does not match tree[{pos}] 0x{dumped[pos].hex()}")
     rebuilt = MerkleTree.build(hashes)
     if rebuilt.tree_indices != positions:
         i = next(i for i, (a, b) in enumerate(zip(rebuilt.tree_indices, positions)) if a != b)
@@ -428,7 +423,5 @@ def load(data: Mapping[str, Any]) -> tuple[MerkleTree, list[DecisionLeaf]]:
         )
     if rebuilt.nodes != dumped:
         j = next(j for j in range(2 * n - 2, -1, -1) if rebuilt.nodes[j] != dumped[j])
-        raise MerkleError(
-            f"tree[{j}]: node 0x{dumped[j].hex()} does not match the rebuilt 0x{rebuilt.nodes[j].hex()}"
-        )
+        raise MerkleError(f"tree[{j}]: node 0x{dumped[j].hex()} does not match the rebuilt 0x{rebuilt.nodes[j].hex()}")
     return rebuilt, leaves

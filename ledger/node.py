@@ -42,8 +42,7 @@ def anvil_binary() -> Path:
         if path.is_file():
             return path
     raise NodeError(
-        "anvil is not installed: run `npm ci` in the project root "
-        "(`make demo` and `make test` do it for you)"
+        "anvil is not installed: run `npm ci` in the project root (`make demo` and `make test` do it for you)"
     )
 
 
@@ -126,7 +125,12 @@ class LocalNode:
         except NodeError:
             pass
         return NodeStatus(
-            running=block is not None, pid=pid, url=self.url, block_number=block, chain_id=chain, state_file=self.state_file
+            running=block is not None,
+            pid=pid,
+            url=self.url,
+            block_number=block,
+            chain_id=chain,
+            state_file=self.state_file,
         )
 
     def start(self, timeout: float = 30.0) -> NodeStatus:
@@ -134,21 +138,27 @@ class LocalNode:
         current = self.status()
         if current.running:
             if current.pid is None:
-                raise NodeError(
-                    f"something else already answers at {self.url}; stop it or set CREDIT_LEDGER_NODE_PORT"
-                )
+                raise NodeError(f"something else already answers at {self.url}; stop it or set CREDIT_LEDGER_NODE_PORT")
             return current
         self.data_dir.mkdir(parents=True, exist_ok=True)
         command = [
             str(anvil_binary()),
-            "--host", self.host,
-            "--port", str(self.port),
-            "--chain-id", str(self.chain_id),
-            "--mnemonic", DEV_MNEMONIC,
-            "--accounts", str(DEV_ACCOUNT_COUNT),
-            "--state", str(self.state_file),
-            "--state-interval", str(STATE_INTERVAL_SECONDS),
-            "--gas-limit", "100000000",
+            "--host",
+            self.host,
+            "--port",
+            str(self.port),
+            "--chain-id",
+            str(self.chain_id),
+            "--mnemonic",
+            DEV_MNEMONIC,
+            "--accounts",
+            str(DEV_ACCOUNT_COUNT),
+            "--state",
+            str(self.state_file),
+            "--state-interval",
+            str(STATE_INTERVAL_SECONDS),
+            "--gas-limit",
+            "100000000",
         ]
         log = self.log_file.open("ab")
         process = subprocess.Popen(

@@ -12,17 +12,17 @@ the round with exactly the decisions it had claimed.
 from __future__ import annotations
 
 import threading
-import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Callable
+from datetime import UTC, datetime
+from typing import Any
 
 from pydantic import BaseModel, Field
 
 from ledger.store import ApplicationRow, NotFound, Store
-from sources.synthetic import ScoringSource
 from oracle.service import UNFINISHED_STATUSES, Oracle, RoundResult
 from sources.records import ScoredDecision, ScoredRound
+from sources.synthetic import ScoringSource
 
 STATUS_PENDING = "decided, anchoring pending"
 STATUS_ANCHORED = "anchored"
@@ -54,8 +54,15 @@ def _payload(as_of: str, d: ScoredDecision) -> dict[str, Any]:
 
 def _decision(merchant_id: str, p: dict[str, Any]) -> ScoredDecision:
     return ScoredDecision(
-        merchant_id, int(p["score"]), int(p["limit_cny"]), int(p["product_mask"]), tuple(p["reason_codes"]),  # type: ignore[arg-type]
-        bytes.fromhex(p["feature_bytes"]), p["status"], p.get("industry"), p.get("region"),
+        merchant_id,
+        int(p["score"]),
+        int(p["limit_cny"]),
+        int(p["product_mask"]),
+        tuple(p["reason_codes"]),  # type: ignore[arg-type]
+        bytes.fromhex(p["feature_bytes"]),
+        p["status"],
+        p.get("industry"),
+        p.get("region"),
     )
 
 
@@ -110,7 +117,11 @@ class OnDemandDesk:
     """Takes applications, decides them at once, and flushes small batches to the chain."""
 
     def __init__(
-        self, oracle: Oracle, scoring: ScoringSource, batch_size: int = 50, max_wait: float = 60.0,
+        self,
+        oracle: Oracle,
+        scoring: ScoringSource,
+        batch_size: int = 50,
+        max_wait: float = 60.0,
         log: Callable[[str], None] = print,
     ) -> None:
         if batch_size < 1 or max_wait <= 0:
@@ -140,7 +151,9 @@ class OnDemandDesk:
             except KeyError as exc:
                 raise ApplicationError(str(exc.args[0])) from None
             row = self.store.add_application(merchant_id, self.scoring.segment, _payload(as_of, decision))
-            self.log(f"application {row.id} from {merchant_id}: score {decision.score}, limit {decision.limit_cny:,} CNY ({STATUS_PENDING})")
+            self.log(
+                f"application {row.id} from {merchant_id}: score {decision.score}, limit {decision.limit_cny:,} CNY ({STATUS_PENDING})"
+            )
             return self.status(row.id)
 
     def due(self) -> bool:
@@ -151,25 +164,36 @@ class OnDemandDesk:
             return True
         oldest = pending[0].received_at
         if oldest.tzinfo is None:
-            oldest = oldest.replace(tzinfo=timezone.utc)
-        return (datetime.now(timezone.utc) - oldest).total_seconds() >= self.max_wait
+            oldest = oldest.replace(tzinfo=UTC)
+        return (datetime.now(UTC) - oldest).total_seconds() >= self.max_wait
 
     def flush(self, force: bool = False) -> RoundResult | None:
         """Anchor the queued decisions as one on-demand round (if due, or ``force``)."""
         with self._lock:
             unfinished = self.store.rounds(segment=self.scoring.segment, kind="on_demand", status=UNFINISHED_STATUSES)
-            if not unfinished and not (force and self.store.pending_applications(self.scoring.segment, limit=1)) and not self.due():
+            if (
+                not unfinished
+                and not (force and self.store.pending_applications(self.scoring.segment, limit=1))
+                and not self.due()
+            ):
                 return None
             result = self.oracle.run_round(self.source, kind="on_demand")
-            self.log(f"on-demand round {result.round_id}: {result.decisions} decisions anchored in tx 0x{result.tx_hash.hex()}")
+            self.log(
+                f"on-demand round {result.round_id}: {result.decisions} decisions anchored in tx 0x{result.tx_hash.hex()}"
+            )
             return result
 
     def status(self, application_id: int) -> ApplicationStatus:
         row: ApplicationRow = self.store.get_application(application_id)
         p = row.payload
         base = dict(
-            application_id=row.id, merchant_id=row.merchant_id, score=int(p["score"]), limit_cny=int(p["limit_cny"]),
-            product_mask=int(p["product_mask"]), reason_codes=list(p["reason_codes"]), received_at=row.received_at.isoformat(),
+            application_id=row.id,
+            merchant_id=row.merchant_id,
+            score=int(p["score"]),
+            limit_cny=int(p["limit_cny"]),
+            product_mask=int(p["product_mask"]),
+            reason_codes=list(p["reason_codes"]),
+            received_at=row.received_at.isoformat(),
         )
         if row.batched_round is not None:
             rnd = self.store.get_round(row.batched_round)
@@ -178,8 +202,12 @@ class OnDemandDesk:
                 anchor = self.store.get_anchor(rnd.round_id)
                 proof = ["0x" + h.hex() for h in self.store.proof(rnd.round_id, key)]
                 return ApplicationStatus(
-                    status=STATUS_ANCHORED, round_id=rnd.round_id, anchor_tx="0x" + anchor.tx_hash.hex(), proof=proof,
-                    root="0x" + (rnd.root or b"").hex(), **base,
+                    status=STATUS_ANCHORED,
+                    round_id=rnd.round_id,
+                    anchor_tx="0x" + anchor.tx_hash.hex(),
+                    proof=proof,
+                    root="0x" + (rnd.root or b"").hex(),
+                    **base,
                 )
             return ApplicationStatus(status=STATUS_PENDING, round_id=rnd.round_id, **base)
         return ApplicationStatus(status=STATUS_PENDING, **base)

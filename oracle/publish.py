@@ -9,8 +9,8 @@ the delay (on a development chain the demo may fast-forward the clock, and says 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from eth_account.signers.local import LocalAccount
 

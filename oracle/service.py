@@ -25,33 +25,32 @@ For tests and drills, ``CREDIT_LEDGER_CRASH_AT`` (``after_tree``, ``after_send``
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import signal
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 from eth_account.signers.local import LocalAccount
 from web3.exceptions import TransactionNotFound
 
+from ledger import batchfile
 from ledger.accounts import FIRST_DEV_MERCHANT_INDEX, RoleAccounts, dev_account
-from ledger.chain import Chain, ChainError
+from ledger.chain import Chain
 from ledger.config import Settings
 from ledger.deployment import AddressBook, LedgerContracts, load
+from ledger.documents import DocumentStore
 from ledger.enums import MerchantKind, MerchantStatus
 from ledger.identity import Pseudonymizer, feature_commitments
 from ledger.leaf import ZERO_HASH, LeafColumns
 from ledger.merkle import GcPaused
 from ledger.roles import Role
 from ledger.store import MerchantRow, NotFound, Store
-from ledger import batchfile
-from ledger.documents import DocumentStore
 from oracle.publish import segment_id
 from sources.records import DecisionSource
 
@@ -88,7 +87,9 @@ def crash_point(name: str) -> None:
         time.sleep(float(seconds or 0))
 
 
-def with_retries(what: str, fn: Callable[[], T], attempts: int = 8, first_delay: float = 0.5, log: Callable[[str], None] = print) -> T:
+def with_retries(
+    what: str, fn: Callable[[], T], attempts: int = 8, first_delay: float = 0.5, log: Callable[[str], None] = print
+) -> T:
     """Run ``fn``, retrying connection failures with exponential backoff (node restarts)."""
     delay = first_delay
     for attempt in range(1, attempts + 1):
@@ -179,7 +180,9 @@ class RoundStages:
             if self._progress is not None and name == ROUND_STAGES[-1]:
                 self._progress.update(self._task, completed=len(ROUND_STAGES), description="done")
             for done, secs in self._pending_logs():
-                self.log(f"round={self.round_id} stage={done.replace(' ', '_')} seconds={secs:.2f} decisions={self.decisions}")
+                self.log(
+                    f"round={self.round_id} stage={done.replace(' ', '_')} seconds={secs:.2f} decisions={self.decisions}"
+                )
 
     def _pending_logs(self) -> list[tuple[str, float]]:
         # stages that finished before the round size was known (scoring) are logged late
@@ -194,7 +197,7 @@ class RoundStages:
             self._progress.stop()
             self._progress = None
 
-    def __enter__(self) -> "RoundStages":
+    def __enter__(self) -> RoundStages:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -204,7 +207,9 @@ class RoundStages:
 class Oracle:
     """Binds settings, chain, contracts, store and documents for running rounds."""
 
-    def __init__(self, settings: Settings, log: Callable[[str], None] = print, accounts: RoleAccounts | None = None) -> None:
+    def __init__(
+        self, settings: Settings, log: Callable[[str], None] = print, accounts: RoleAccounts | None = None
+    ) -> None:
         self.settings = settings
         self.log = log
         self.chain = Chain.connect(
@@ -283,10 +288,15 @@ class Oracle:
         except NotFound:
             existing = None
         if existing is not None and existing.status != "pending":
-            self.log(f"round {round_id}: already built (root 0x{existing.root.hex() if existing.root else ''}); resuming")
+            self.log(
+                f"round {round_id}: already built (root 0x{existing.root.hex() if existing.root else ''}); resuming"
+            )
             return False, None
         model_version, policy_version = self.active_versions(source)
-        if existing is not None and (existing.model_version, existing.policy_version) != (model_version, policy_version):
+        if existing is not None and (existing.model_version, existing.policy_version) != (
+            model_version,
+            policy_version,
+        ):
             raise OracleError(
                 f"round {round_id} was started with model v{existing.model_version} / policy v{existing.policy_version}, "
                 f"but v{model_version} / v{policy_version} are active now: start a new round"
@@ -301,7 +311,9 @@ class Oracle:
             stages.decisions = n
         if not n:
             raise OracleError(f"round {round_id}: the source produced no decisions")
-        self.log(f"round {round_id}: scored {n:,} {source.segment}s in {time.perf_counter() - started:.1f}s (data as of {scored.as_of})")
+        self.log(
+            f"round {round_id}: scored {n:,} {source.segment}s in {time.perf_counter() - started:.1f}s (data as of {scored.as_of})"
+        )
 
         # Column by column: no per-merchant objects between the scorer's arrays and
         # the store's rows (leaf layout: ledger.leaf.LeafColumns).
@@ -439,7 +451,9 @@ class Oracle:
             mined_nonce = self.chain.w3.eth.get_transaction_count(oracle.address, "latest")
             if anchor.nonce is not None and mined_nonce <= anchor.nonce:
                 nonce = anchor.nonce  # reuse: a second tx can then never also be mined
-                self.log(f"round {round_id}: earlier tx 0x{anchor.tx_hash.hex()} never reached the chain; re-sending with nonce {nonce}")
+                self.log(
+                    f"round {round_id}: earlier tx 0x{anchor.tx_hash.hex()} never reached the chain; re-sending with nonce {nonce}"
+                )
             else:
                 self.log(f"round {round_id}: earlier tx 0x{anchor.tx_hash.hex()} was dropped; sending anew")
 
@@ -452,7 +466,9 @@ class Oracle:
         tx_hash = bytes(signed.hash)
         self.store.record_anchor_sent(round_id, tx_hash, oracle.address, int(tx_fields["nonce"]))
         try:
-            with_retries("send anchor", lambda: self.chain.w3.eth.send_raw_transaction(signed.raw_transaction), log=self.log)
+            with_retries(
+                "send anchor", lambda: self.chain.w3.eth.send_raw_transaction(signed.raw_transaction), log=self.log
+            )
         except ValueError as exc:  # "nonce too low" / "already known": settled on the next pass
             self.log(f"round {round_id}: node refused the transaction ({exc}); re-checking the chain")
             time.sleep(0.5)
@@ -461,9 +477,13 @@ class Oracle:
         crash_point("after_send")
         receipt = with_retries("wait for receipt", lambda: self.chain.wait(tx_hash, confirmations=0), log=self.log)
         if receipt["status"] != 1:
-            raise OracleError(f"anchoring tx 0x{tx_hash.hex()} reverted (isAnchored={ledger.isAnchored(round_id).call()})")
+            raise OracleError(
+                f"anchoring tx 0x{tx_hash.hex()} reverted (isAnchored={ledger.isAnchored(round_id).call()})"
+            )
         crash_point("after_receipt")
-        self.store.record_anchor_mined(round_id, receipt["blockNumber"], bytes(receipt["blockHash"]), receipt["gasUsed"], tx_hash=tx_hash)
+        self.store.record_anchor_mined(
+            round_id, receipt["blockNumber"], bytes(receipt["blockHash"]), receipt["gasUsed"], tx_hash=tx_hash
+        )
         self.log(f"round {round_id}: anchored in block {receipt['blockNumber']} (gas {receipt['gasUsed']:,})")
         return True
 
@@ -525,7 +545,9 @@ class Oracle:
                     self.log(f"round {round_id}: confirmed, {have} blocks on top of block {receipt['blockNumber']}")
                 return
             if time.monotonic() - last_report >= 30:
-                self.log(f"round {round_id}: waiting for confirmations: {have} of {wanted} blocks on top of block {receipt['blockNumber']}")
+                self.log(
+                    f"round {round_id}: waiting for confirmations: {have} of {wanted} blocks on top of block {receipt['blockNumber']}"
+                )
                 last_report = time.monotonic()
             time.sleep(poll_seconds)
 

@@ -12,7 +12,14 @@ Pure Python + scikit-learn; knows nothing of chains.  Public API (stable):
 * :func:`compare` - weekly refresh deltas
 """
 
-from scoring.engine import Decision, DecisionBatch, decode_feature_bytes, rescore_feature_bytes, score_batch, score_columns
+from scoring.engine import (
+    Decision,
+    DecisionBatch,
+    decode_feature_bytes,
+    rescore_feature_bytes,
+    score_batch,
+    score_columns,
+)
 from scoring.errors import (
     ArtifactError,
     CanonicalEncodingError,
@@ -42,11 +49,42 @@ from scoring.synth import PlatformData, generate_farmers, generate_merchants, re
 from scoring.validate import ValidationResult, validate
 
 __all__ = [
-    "ArtifactError", "CanonicalEncodingError", "COOP_TRADE_LINE", "DataFormatError", "Decision", "DecisionBatch",
-    "DecisionChange", "FARM_INPUT_LOAN", "MACHINERY_FINANCE", "MARKETING_LOAN", "ModelArtifact", "PlatformData",
-    "Policy", "PolicyError", "REASONS", "Reason", "STOCKING_FINANCE", "ScoringError", "TrainingError",
-    "ValidationError", "ValidationResult", "WORKING_CAPITAL", "build_features", "compare", "compare_rounds",
-    "decode_feature_bytes", "default_policy", "generate_farmers", "generate_merchants", "load_artifact",
-    "load_policy", "read_platform_data", "rescore_feature_bytes", "score_batch", "score_columns", "train",
-    "train_segment", "validate",
+    "COOP_TRADE_LINE",
+    "FARM_INPUT_LOAN",
+    "MACHINERY_FINANCE",
+    "MARKETING_LOAN",
+    "REASONS",
+    "STOCKING_FINANCE",
+    "WORKING_CAPITAL",
+    "ArtifactError",
+    "CanonicalEncodingError",
+    "DataFormatError",
+    "Decision",
+    "DecisionBatch",
+    "DecisionChange",
+    "ModelArtifact",
+    "PlatformData",
+    "Policy",
+    "PolicyError",
+    "Reason",
+    "ScoringError",
+    "TrainingError",
+    "ValidationError",
+    "ValidationResult",
+    "build_features",
+    "compare",
+    "compare_rounds",
+    "decode_feature_bytes",
+    "default_policy",
+    "generate_farmers",
+    "generate_merchants",
+    "load_artifact",
+    "load_policy",
+    "read_platform_data",
+    "rescore_feature_bytes",
+    "score_batch",
+    "score_columns",
+    "train",
+    "train_segment",
+    "validate",
 ]

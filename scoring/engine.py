@@ -100,10 +100,18 @@ class DecisionBatch:
 
     def _make_decisions(self, rc: list[list[int]]) -> list[Decision]:
         return [
-            Decision(m, self.segment, st, sr, sc, lim, pm, tuple(r), fb, self.model_version, self.policy_version, self.as_of)
+            Decision(
+                m, self.segment, st, sr, sc, lim, pm, tuple(r), fb, self.model_version, self.policy_version, self.as_of
+            )
             for m, st, sr, sc, lim, pm, r, fb in zip(
-                self.merchant_id.tolist(), self.status.tolist(), self.status_reason.tolist(), self.score.tolist(),
-                self.limit_cny.tolist(), self.product_mask.tolist(), rc, self.feature_bytes,
+                self.merchant_id.tolist(),
+                self.status.tolist(),
+                self.status_reason.tolist(),
+                self.score.tolist(),
+                self.limit_cny.tolist(),
+                self.product_mask.tolist(),
+                rc,
+                self.feature_bytes,
             )
         ]
 
@@ -144,7 +152,9 @@ def _fixed_inputs(artifact: ModelArtifact, frame: pd.DataFrame) -> tuple[np.ndar
 def _encode(schema_hash: bytes, matrix: np.ndarray) -> list[bytes]:
     width = matrix.shape[1] * 8
     raw = np.ascontiguousarray(matrix.astype(">i8")).tobytes()
-    return [schema_hash + raw[i : i + width] for i in range(0, len(raw), width)] if width else [schema_hash] * len(matrix)
+    return (
+        [schema_hash + raw[i : i + width] for i in range(0, len(raw), width)] if width else [schema_hash] * len(matrix)
+    )
 
 
 def reasons_from_points(artifact: ModelArtifact, points: np.ndarray) -> np.ndarray:
@@ -215,7 +225,9 @@ def score_columns(
     )
 
 
-def score_batch(artifact: ModelArtifact, policy: Policy, features_df: pd.DataFrame, as_of: dt.date | str) -> list[Decision]:
+def score_batch(
+    artifact: ModelArtifact, policy: Policy, features_df: pd.DataFrame, as_of: dt.date | str
+) -> list[Decision]:
     """Score a batch and return one frozen :class:`Decision` per row."""
     return score_columns(artifact, policy, features_df, as_of).decisions()
 

@@ -84,7 +84,12 @@ FARMER_FEATURES: tuple[FeatureSpec, ...] = (
     FeatureSpec("machinery_hours_per_mu", "machinery hours per mu per 30 days", "ratio"),
     FeatureSpec("crop_count", "number of crops grown", None),
 )
-FARMER_POLICY_INPUTS: tuple[str, ...] = ("annual_output_value_cny", "coop_member", "coop_trade_freq", "machinery_hours_per_mu")
+FARMER_POLICY_INPUTS: tuple[str, ...] = (
+    "annual_output_value_cny",
+    "coop_member",
+    "coop_trade_freq",
+    "machinery_hours_per_mu",
+)
 
 SEGMENT_FEATURES: dict[str, tuple[FeatureSpec, ...]] = {"merchant": MERCHANT_FEATURES, "farmer": FARMER_FEATURES}
 SEGMENT_POLICY_INPUTS: dict[str, tuple[str, ...]] = {"merchant": MERCHANT_POLICY_INPUTS, "farmer": FARMER_POLICY_INPUTS}
@@ -114,7 +119,7 @@ class PeerAverages:
         return {"keys": list(self.keys), "groups": self.groups, "overall": self.overall}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "PeerAverages":
+    def from_dict(cls, d: dict) -> PeerAverages:
         return cls(tuple(d["keys"]), {k: dict(v) for k, v in d["groups"].items()}, dict(d["overall"]))
 
 
@@ -270,7 +275,9 @@ def _farmer_features(data: PlatformData, result: ValidationResult) -> pd.DataFra
             "order_volatility": _div(np.sqrt(wvar), wmean),
             "coop_trade_freq": _div(_sum(codes, d["coop_trades"].to_numpy(dtype=np.float64), n), hd) * 30.0,
             "ndvi_mean": _div(_sum(codes[obs], ndvi[obs], n), _sum(codes[obs], np.ones(int(obs.sum())), n)),
-            "machinery_hours_per_mu": _div(_div(_sum(codes, d["machinery_hours"].to_numpy(dtype=np.float64), n), hd) * 30.0, area),
+            "machinery_hours_per_mu": _div(
+                _div(_sum(codes, d["machinery_hours"].to_numpy(dtype=np.float64), n), hd) * 30.0, area
+            ),
             "crop_count": e["crop_count"].to_numpy(dtype=np.float64),
             "annual_output_value_cny": y[:, 2],
             "coop_member": e["coop_member"].astype(bool).to_numpy().astype(np.float64),

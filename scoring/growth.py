@@ -193,7 +193,9 @@ INDICATORS: tuple[IndicatorSpec, ...] = (
         "Growth potential",
         (
             Component("order_trend", "diff", 0.4, "订单趋势（每30天）", "Order trend per 30 days (log)"),
-            Component("revenue_growth", "higher", 0.4, "近28天/前28天日均营收", "Revenue/day, last 28 d / previous 28 d"),
+            Component(
+                "revenue_growth", "higher", 0.4, "近28天/前28天日均营收", "Revenue/day, last 28 d / previous 28 d"
+            ),
             Component("new_customers_per_day", "higher", 0.2, "日均新客数", "New customers per day"),
         ),
     ),
@@ -203,7 +205,13 @@ INDICATORS: tuple[IndicatorSpec, ...] = (
         "Marketing conversion",
         (
             Component("promo_order_lift", "higher", 0.4, "促销日/平日订单倍数", "Orders per promotion day / other day"),
-            Component("promo_new_customer_lift", "higher", 0.3, "促销日/平日新客倍数", "New customers per promotion day / other day"),
+            Component(
+                "promo_new_customer_lift",
+                "higher",
+                0.3,
+                "促销日/平日新客倍数",
+                "New customers per promotion day / other day",
+            ),
             Component("repeat_purchase_rate", "higher", 0.3, "回头客比例", "Repeat-purchase rate"),
         ),
     ),
@@ -264,7 +272,10 @@ def indicator_table(metrics: pd.DataFrame, peers: pd.DataFrame) -> pd.DataFrame:
     out = {}
     for spec in INDICATORS:
         ratios = np.column_stack(
-            [component_ratio(metrics[c.metric].to_numpy(), peers[c.metric].to_numpy(), c.better) for c in spec.components]
+            [
+                component_ratio(metrics[c.metric].to_numpy(), peers[c.metric].to_numpy(), c.better)
+                for c in spec.components
+            ]
         )
         out[spec.key] = indicator_from_ratios(ratios, np.array([c.weight for c in spec.components]))
     return pd.DataFrame(out, index=metrics.index)
@@ -330,7 +341,9 @@ def merchant_metrics(data: PlatformData, validation: ValidationResult, features:
         {
             "history_days": hd,
             "orders_per_day": _div(s(orders), hd),
-            "revenue_growth": _div(_div(s(revenue * last), s(last.astype(np.float64))), _div(s(revenue * prev), s(prev.astype(np.float64)))),
+            "revenue_growth": _div(
+                _div(s(revenue * last), s(last.astype(np.float64))), _div(s(revenue * prev), s(prev.astype(np.float64)))
+            ),
             "new_customers_per_day": _div(s(new_c), hd),
             "promo_days": pd_days,
             "promo_order_lift": _div(_div(s(orders * promo), pd_days), _div(s(orders * ~promo), od_days)),
@@ -392,10 +405,110 @@ def _peers_for(metrics: pd.DataFrame, groups: pd.DataFrame) -> pd.DataFrame:
 
 _HOUR_CURVES: dict[str, list[float]] = {
     # 24 weights, hour 0..23: typical order-time shapes per industry (weekday).
-    "community_retail": [0.2, 0.1, 0.1, 0.1, 0.1, 0.3, 1.0, 2.5, 3.5, 3.0, 2.5, 2.5, 2.5, 2.0, 2.0, 2.0, 3.0, 4.5, 5.0, 4.5, 3.5, 2.0, 1.0, 0.5],
-    "food_service": [0.3, 0.2, 0.1, 0.1, 0.1, 0.2, 0.8, 2.0, 2.0, 1.2, 1.5, 4.5, 6.0, 4.0, 1.5, 1.0, 1.2, 3.0, 5.5, 5.0, 3.0, 2.0, 1.5, 0.8],
-    "local_services": [0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.2, 0.5, 1.5, 3.0, 4.0, 3.5, 2.0, 2.5, 3.5, 3.5, 3.0, 2.5, 2.5, 3.0, 3.0, 2.0, 0.8, 0.3],
-    "supply_chain": [0.1, 0.1, 0.1, 0.1, 0.1, 0.2, 0.5, 1.5, 4.0, 5.5, 5.0, 3.5, 1.5, 2.5, 4.5, 4.5, 3.5, 2.0, 1.0, 0.6, 0.4, 0.3, 0.2, 0.1],
+    "community_retail": [
+        0.2,
+        0.1,
+        0.1,
+        0.1,
+        0.1,
+        0.3,
+        1.0,
+        2.5,
+        3.5,
+        3.0,
+        2.5,
+        2.5,
+        2.5,
+        2.0,
+        2.0,
+        2.0,
+        3.0,
+        4.5,
+        5.0,
+        4.5,
+        3.5,
+        2.0,
+        1.0,
+        0.5,
+    ],
+    "food_service": [
+        0.3,
+        0.2,
+        0.1,
+        0.1,
+        0.1,
+        0.2,
+        0.8,
+        2.0,
+        2.0,
+        1.2,
+        1.5,
+        4.5,
+        6.0,
+        4.0,
+        1.5,
+        1.0,
+        1.2,
+        3.0,
+        5.5,
+        5.0,
+        3.0,
+        2.0,
+        1.5,
+        0.8,
+    ],
+    "local_services": [
+        0.1,
+        0.1,
+        0.1,
+        0.1,
+        0.1,
+        0.1,
+        0.2,
+        0.5,
+        1.5,
+        3.0,
+        4.0,
+        3.5,
+        2.0,
+        2.5,
+        3.5,
+        3.5,
+        3.0,
+        2.5,
+        2.5,
+        3.0,
+        3.0,
+        2.0,
+        0.8,
+        0.3,
+    ],
+    "supply_chain": [
+        0.1,
+        0.1,
+        0.1,
+        0.1,
+        0.1,
+        0.2,
+        0.5,
+        1.5,
+        4.0,
+        5.5,
+        5.0,
+        3.5,
+        1.5,
+        2.5,
+        4.5,
+        4.5,
+        3.5,
+        2.0,
+        1.0,
+        0.6,
+        0.4,
+        0.3,
+        0.2,
+        0.1,
+    ],
 }
 _DEFAULT_CURVE = "community_retail"
 
@@ -560,7 +673,10 @@ ITEM_CODES: dict[str, tuple[str, str, str]] = {
     "CUSTOMER_RETENTION_LOW": ("customer", "回头客偏少", "Few repeat customers"),
     "MARKETING_TIME": ("marketing", "营销时段分布", "When marketing converts"),
 }
-WEEKDAYS = {"zh": ("周一", "周二", "周三", "周四", "周五", "周六", "周日"), "en": ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")}
+WEEKDAYS = {
+    "zh": ("周一", "周二", "周三", "周四", "周五", "周六", "周日"),
+    "en": ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"),
+}
 
 
 def _pct(x: float) -> str:
@@ -570,59 +686,87 @@ def _pct(x: float) -> str:
 def _texts(code: str, n: dict[str, Any]) -> dict[str, tuple[str, str]]:
     _cat, tzh, ten = ITEM_CODES[code]
     if code == "SKU_PROMO_ONLY":
-        zh = (f"前5名商品在促销日占销量{_pct(n['top_share_promo'])}，平日仅{_pct(n['top_share_other'])}"
-              f"（{n['promo_top_sku_share_ratio']:.2f}倍，阈值{n['threshold']:.2f}倍）：爆款主要靠折扣带动。"
-              "建议复核日常定价或做组合搭售，计划中的促销可用14天免息营销贷支持。")
-        en = (f"Your top-5 SKUs are {_pct(n['top_share_promo'])} of units on promotion days but "
-              f"{_pct(n['top_share_other'])} on other days ({n['promo_top_sku_share_ratio']:.2f}x; threshold "
-              f"{n['threshold']:.2f}x): they sell on discount. Review their everyday price or bundle them; fund planned "
-              "promotions with the 14-day interest-free marketing loan.")
+        zh = (
+            f"前5名商品在促销日占销量{_pct(n['top_share_promo'])}，平日仅{_pct(n['top_share_other'])}"
+            f"（{n['promo_top_sku_share_ratio']:.2f}倍，阈值{n['threshold']:.2f}倍）：爆款主要靠折扣带动。"
+            "建议复核日常定价或做组合搭售，计划中的促销可用14天免息营销贷支持。"
+        )
+        en = (
+            f"Your top-5 SKUs are {_pct(n['top_share_promo'])} of units on promotion days but "
+            f"{_pct(n['top_share_other'])} on other days ({n['promo_top_sku_share_ratio']:.2f}x; threshold "
+            f"{n['threshold']:.2f}x): they sell on discount. Review their everyday price or bundle them; fund planned "
+            "promotions with the 14-day interest-free marketing loan."
+        )
     elif code == "SKU_SLOW_MOVERS":
-        zh = (f"库存可售{n['stock_cover_days']:.1f}天，同业同区域平均{n['peer_stock_cover_days']:.1f}天；"
-              f"约{n['excess_stock_units']:,}件库存超出同业水平，非爆款商品日均每SKU仅售{n['tail_units_per_sku_day']:.2f}件"
-              f"（同业{n['peer_tail_units_per_sku_day']:.2f}件）。建议清理或下架滞销品，减少资金占用。")
-        en = (f"Stock covers {n['stock_cover_days']:.1f} days of sales against {n['peer_stock_cover_days']:.1f} for "
-              f"industry and region peers; about {n['excess_stock_units']:,} units exceed the peers' cover, and non-top SKUs "
-              f"sell {n['tail_units_per_sku_day']:.2f} units per SKU per day (peers {n['peer_tail_units_per_sku_day']:.2f}). "
-              "Clear or delist slow movers to free cash.")
+        zh = (
+            f"库存可售{n['stock_cover_days']:.1f}天，同业同区域平均{n['peer_stock_cover_days']:.1f}天；"
+            f"约{n['excess_stock_units']:,}件库存超出同业水平，非爆款商品日均每SKU仅售{n['tail_units_per_sku_day']:.2f}件"
+            f"（同业{n['peer_tail_units_per_sku_day']:.2f}件）。建议清理或下架滞销品，减少资金占用。"
+        )
+        en = (
+            f"Stock covers {n['stock_cover_days']:.1f} days of sales against {n['peer_stock_cover_days']:.1f} for "
+            f"industry and region peers; about {n['excess_stock_units']:,} units exceed the peers' cover, and non-top SKUs "
+            f"sell {n['tail_units_per_sku_day']:.2f} units per SKU per day (peers {n['peer_tail_units_per_sku_day']:.2f}). "
+            "Clear or delist slow movers to free cash."
+        )
     elif code == "RESTOCK_CYCLE":
-        zh = (f"平均每{n['restock_cycle_days']:.1f}天补货/盘点一次，库存可售{n['stock_cover_days']:.1f}天"
-              f"（周期/可售比{n['cycle_to_cover']:.2f}，同业{n['peer_cycle_to_cover']:.2f}）。"
-              f"建议缩短为约每{n['suggested_cycle_days']:.1f}天补货一次，小批量多频次。")
-        en = (f"You restock or count stock every {n['restock_cycle_days']:.1f} days while stock covers "
-              f"{n['stock_cover_days']:.1f} days (cycle/cover {n['cycle_to_cover']:.2f}, peers {n['peer_cycle_to_cover']:.2f}). "
-              f"Restock about every {n['suggested_cycle_days']:.1f} days, in smaller batches.")
+        zh = (
+            f"平均每{n['restock_cycle_days']:.1f}天补货/盘点一次，库存可售{n['stock_cover_days']:.1f}天"
+            f"（周期/可售比{n['cycle_to_cover']:.2f}，同业{n['peer_cycle_to_cover']:.2f}）。"
+            f"建议缩短为约每{n['suggested_cycle_days']:.1f}天补货一次，小批量多频次。"
+        )
+        en = (
+            f"You restock or count stock every {n['restock_cycle_days']:.1f} days while stock covers "
+            f"{n['stock_cover_days']:.1f} days (cycle/cover {n['cycle_to_cover']:.2f}, peers {n['peer_cycle_to_cover']:.2f}). "
+            f"Restock about every {n['suggested_cycle_days']:.1f} days, in smaller batches."
+        )
     elif code == "RESTOCK_FESTIVAL":
-        zh = (f"{n['festival_zh']}将于{n['peak_date']}到来（{n['days_ahead']}天后；去年为{n['last_year_peak_date']}，"
-              f"需求提前{n['ramp_days']}天开始上升）。您在节前的日均营收是平日的{n['festival_lift']:.2f}倍"
-              f"（阈值{n['threshold']:.2f}倍）。建议在{n['restock_by']}前额外备货约{n['extra_units']:,}件，可用节前备货贷。")
-        en = (f"{n['festival_en']} peaks on {n['peak_date']} ({n['days_ahead']} days ahead; last year "
-              f"{n['last_year_peak_date']}, demand ramps up {n['ramp_days']} days before). Your revenue per day in festival "
-              f"run-ups is {n['festival_lift']:.2f}x other days (threshold {n['threshold']:.2f}x). Stock about "
-              f"{n['extra_units']:,} extra units by {n['restock_by']}; short-cycle stocking finance fits.")
+        zh = (
+            f"{n['festival_zh']}将于{n['peak_date']}到来（{n['days_ahead']}天后；去年为{n['last_year_peak_date']}，"
+            f"需求提前{n['ramp_days']}天开始上升）。您在节前的日均营收是平日的{n['festival_lift']:.2f}倍"
+            f"（阈值{n['threshold']:.2f}倍）。建议在{n['restock_by']}前额外备货约{n['extra_units']:,}件，可用节前备货贷。"
+        )
+        en = (
+            f"{n['festival_en']} peaks on {n['peak_date']} ({n['days_ahead']} days ahead; last year "
+            f"{n['last_year_peak_date']}, demand ramps up {n['ramp_days']} days before). Your revenue per day in festival "
+            f"run-ups is {n['festival_lift']:.2f}x other days (threshold {n['threshold']:.2f}x). Stock about "
+            f"{n['extra_units']:,} extra units by {n['restock_by']}; short-cycle stocking finance fits."
+        )
     elif code == "RESTOCK_FESTIVAL_FLAT":
         lift = n["festival_lift"]
         lift_zh = "窗口内无节前数据" if lift is None else f"节前日均营收仅为平日的{lift:.2f}倍"
         lift_en = "no festival run-up in your window" if lift is None else f"festival run-ups brought only {lift:.2f}x"
-        zh = (f"{n['festival_zh']}将于{n['peak_date']}到来（{n['days_ahead']}天后），但{lift_zh}"
-              f"（阈值{n['threshold']:.2f}倍）。建议按平常节奏补货，避免积压。")
-        en = (f"{n['festival_en']} peaks on {n['peak_date']} ({n['days_ahead']} days ahead), but {lift_en} "
-              f"(threshold {n['threshold']:.2f}x). Restock at your usual pace; do not overstock.")
+        zh = (
+            f"{n['festival_zh']}将于{n['peak_date']}到来（{n['days_ahead']}天后），但{lift_zh}"
+            f"（阈值{n['threshold']:.2f}倍）。建议按平常节奏补货，避免积压。"
+        )
+        en = (
+            f"{n['festival_en']} peaks on {n['peak_date']} ({n['days_ahead']} days ahead), but {lift_en} "
+            f"(threshold {n['threshold']:.2f}x). Restock at your usual pace; do not overstock."
+        )
     elif code == "CUSTOMER_PROFILE":
         hours = "、".join(f"{h}:00" for h in n["peak_hours"])
         hours_en = ", ".join(f"{h}:00" for h in n["peak_hours"])
-        zh = (f"回头客占{_pct(n['repeat_share'])}（同业{_pct(n['peer_repeat_share'])}），日均新客{n['new_customers_per_day']:.1f}人；"
-              f"客单价{n['avg_ticket_cny']:,.0f}元（同业{n['peer_avg_ticket_cny']:,.0f}元），每单{n['units_per_order']:.1f}件"
-              f"（同业{n['peer_units_per_order']:.1f}件）；周末订单占{_pct(n['weekend_share'])}；高峰时段{hours}（按行业时段曲线推算）。")
-        en = (f"Repeat buyers are {_pct(n['repeat_share'])} (peers {_pct(n['peer_repeat_share'])}), "
-              f"{n['new_customers_per_day']:.1f} new buyers a day; ticket {n['avg_ticket_cny']:,.0f} CNY (peers "
-              f"{n['peer_avg_ticket_cny']:,.0f}), {n['units_per_order']:.1f} units per order (peers {n['peer_units_per_order']:.1f}); "
-              f"weekends bring {_pct(n['weekend_share'])} of orders; peak hours {hours_en} (derived from the industry's hour curve).")
+        zh = (
+            f"回头客占{_pct(n['repeat_share'])}（同业{_pct(n['peer_repeat_share'])}），日均新客{n['new_customers_per_day']:.1f}人；"
+            f"客单价{n['avg_ticket_cny']:,.0f}元（同业{n['peer_avg_ticket_cny']:,.0f}元），每单{n['units_per_order']:.1f}件"
+            f"（同业{n['peer_units_per_order']:.1f}件）；周末订单占{_pct(n['weekend_share'])}；高峰时段{hours}（按行业时段曲线推算）。"
+        )
+        en = (
+            f"Repeat buyers are {_pct(n['repeat_share'])} (peers {_pct(n['peer_repeat_share'])}), "
+            f"{n['new_customers_per_day']:.1f} new buyers a day; ticket {n['avg_ticket_cny']:,.0f} CNY (peers "
+            f"{n['peer_avg_ticket_cny']:,.0f}), {n['units_per_order']:.1f} units per order (peers {n['peer_units_per_order']:.1f}); "
+            f"weekends bring {_pct(n['weekend_share'])} of orders; peak hours {hours_en} (derived from the industry's hour curve)."
+        )
     elif code == "CUSTOMER_RETENTION_LOW":
-        zh = (f"回头客比例{_pct(n['repeat_share'])}，低于同业同区域的{_pct(n['peer_repeat_share'])}。"
-              "建议设置会员积分或复购优惠，提升老客回访。")
-        en = (f"Repeat buyers are {_pct(n['repeat_share'])}, below the peers' {_pct(n['peer_repeat_share'])}. "
-              "Add a loyalty scheme or a repeat-purchase discount.")
+        zh = (
+            f"回头客比例{_pct(n['repeat_share'])}，低于同业同区域的{_pct(n['peer_repeat_share'])}。"
+            "建议设置会员积分或复购优惠，提升老客回访。"
+        )
+        en = (
+            f"Repeat buyers are {_pct(n['repeat_share'])}, below the peers' {_pct(n['peer_repeat_share'])}. "
+            "Add a loyalty scheme or a repeat-purchase discount."
+        )
     elif code == "MARKETING_TIME":
         days_zh = "、".join(WEEKDAYS["zh"][i] for i in n["best_weekdays"])
         days_en = ", ".join(WEEKDAYS["en"][i] for i in n["best_weekdays"])
@@ -630,12 +774,24 @@ def _texts(code: str, n: dict[str, Any]) -> dict[str, tuple[str, str]]:
         hours = ", ".join(f"{h}:00" for h in n["peak_hours"])
         idx = n["weekday_index"]
         lift = n["promo_order_lift"]
-        lift_zh = "窗口内无促销日" if lift is None else f"促销日订单为平日的{lift:.2f}倍（同业{n['peer_promo_order_lift']:.2f}倍）"
-        lift_en = "no promotion day in the window" if lift is None else f"promotion days bring {lift:.2f}x orders (peers {n['peer_promo_order_lift']:.2f}x)"
-        zh = (f"订单最多的是{days_zh}（指数{idx[n['best_weekdays'][0]]}、{idx[n['best_weekdays'][1]]}，100为日均），"
-              f"高峰时段{hours_zh}（推算）；{lift_zh}。建议把推广集中在这些日子和时段。")
-        en = (f"Orders peak on {days_en} (index {idx[n['best_weekdays'][0]]} and {idx[n['best_weekdays'][1]]}; 100 = your daily "
-              f"average) and at {hours} (derived); {lift_en}. Concentrate promotions on these days and hours.")
+        lift_zh = (
+            "窗口内无促销日"
+            if lift is None
+            else f"促销日订单为平日的{lift:.2f}倍（同业{n['peer_promo_order_lift']:.2f}倍）"
+        )
+        lift_en = (
+            "no promotion day in the window"
+            if lift is None
+            else f"promotion days bring {lift:.2f}x orders (peers {n['peer_promo_order_lift']:.2f}x)"
+        )
+        zh = (
+            f"订单最多的是{days_zh}（指数{idx[n['best_weekdays'][0]]}、{idx[n['best_weekdays'][1]]}，100为日均），"
+            f"高峰时段{hours_zh}（推算）；{lift_zh}。建议把推广集中在这些日子和时段。"
+        )
+        en = (
+            f"Orders peak on {days_en} (index {idx[n['best_weekdays'][0]]} and {idx[n['best_weekdays'][1]]}; 100 = your daily "
+            f"average) and at {hours} (derived); {lift_en}. Concentrate promotions on these days and hours."
+        )
     else:  # pragma: no cover - the table and this function are kept together
         raise KeyError(code)
     return {"zh": (tzh, zh), "en": (ten, en)}
@@ -728,7 +884,11 @@ class GrowthAnalysis:
             comps = []
             for c in spec.components:
                 r = component_ratio(np.array([m[c.metric]]), np.array([p[c.metric]]), c.better)[0]
-                comps.append(ComponentResult(c.metric, c.zh, c.en, c.better, c.weight, _num(m[c.metric]), _num(p[c.metric]), _num(r)))
+                comps.append(
+                    ComponentResult(
+                        c.metric, c.zh, c.en, c.better, c.weight, _num(m[c.metric]), _num(p[c.metric]), _num(r)
+                    )
+                )
             value = int(self.indicators.at[merchant_id, spec.key])
             peer_vals = self.indicators.loc[same, spec.key].to_numpy()
             peer_avg = int(np.floor(peer_vals.mean() + 0.5)) if len(peer_vals) else value
@@ -753,39 +913,55 @@ class GrowthAnalysis:
         threshold = pol.marketing_min_promo_ratio / FIXED_SCALE
         promo_only = fin(ratio) and ratio >= threshold
         if promo_only:
-            items.append(_item("SKU_PROMO_ONLY", {
-                "promo_top_sku_share_ratio": _num(ratio),
-                "threshold": _num(threshold),
-                "top_share_promo": _num(m["top_share_promo"]),
-                "top_share_other": _num(m["top_share_other"]),
-                "promo_days": int(m["promo_days"]),
-            }, MARKETING_LOAN))
+            items.append(
+                _item(
+                    "SKU_PROMO_ONLY",
+                    {
+                        "promo_top_sku_share_ratio": _num(ratio),
+                        "threshold": _num(threshold),
+                        "top_share_promo": _num(m["top_share_promo"]),
+                        "top_share_other": _num(m["top_share_other"]),
+                        "promo_days": int(m["promo_days"]),
+                    },
+                    MARKETING_LOAN,
+                )
+            )
 
         # SKU optimisation: slow movers.
         cover, peer_cover = float(m["stock_cover_days"]), float(p["stock_cover_days"])
         if fin(cover) and fin(peer_cover) and peer_cover > 0 and cover >= 1.5 * peer_cover:
             excess = max(0.0, float(m["avg_stock_units"]) - peer_cover * float(m["units_per_day"]))
-            items.append(_item("SKU_SLOW_MOVERS", {
-                "stock_cover_days": _num(cover),
-                "peer_stock_cover_days": _num(peer_cover),
-                "avg_stock_units": _num(m["avg_stock_units"], 1),
-                "units_per_day": _num(m["units_per_day"], 2),
-                "excess_stock_units": int(round(excess)),
-                "tail_units_per_sku_day": _num(m["tail_units_per_sku_day"]),
-                "peer_tail_units_per_sku_day": _num(p["tail_units_per_sku_day"]),
-            }))
+            items.append(
+                _item(
+                    "SKU_SLOW_MOVERS",
+                    {
+                        "stock_cover_days": _num(cover),
+                        "peer_stock_cover_days": _num(peer_cover),
+                        "avg_stock_units": _num(m["avg_stock_units"], 1),
+                        "units_per_day": _num(m["units_per_day"], 2),
+                        "excess_stock_units": int(round(excess)),
+                        "tail_units_per_sku_day": _num(m["tail_units_per_sku_day"]),
+                        "peer_tail_units_per_sku_day": _num(p["tail_units_per_sku_day"]),
+                    },
+                )
+            )
 
         # Restocking cycle vs sell-through.
         cycle, ctc, peer_ctc = float(m["restock_cycle_days"]), float(m["cycle_to_cover"]), float(p["cycle_to_cover"])
         if fin(cycle) and fin(ctc) and fin(peer_ctc) and (ctc > 1.0 or ctc >= 1.5 * peer_ctc):
-            items.append(_item("RESTOCK_CYCLE", {
-                "restock_cycle_days": _num(cycle),
-                "stock_cover_days": _num(cover),
-                "cycle_to_cover": _num(ctc),
-                "peer_cycle_to_cover": _num(peer_ctc),
-                "inventory_updates": int(m["inventory_updates"]),
-                "suggested_cycle_days": _num(max(min(peer_ctc, 1.0) * cover, 0.5), 1),
-            }))
+            items.append(
+                _item(
+                    "RESTOCK_CYCLE",
+                    {
+                        "restock_cycle_days": _num(cycle),
+                        "stock_cover_days": _num(cover),
+                        "cycle_to_cover": _num(ctc),
+                        "peer_cycle_to_cover": _num(peer_ctc),
+                        "inventory_updates": int(m["inventory_updates"]),
+                        "suggested_cycle_days": _num(max(min(peer_ctc, 1.0) * cover, 0.5), 1),
+                    },
+                )
+            )
 
         # Festival ahead: stocking finance when the merchant's history shows festival demand.
         peak = next_peak(self.data.window_end, pol.stocking_lead_days)
@@ -793,7 +969,11 @@ class GrowthAnalysis:
             peak_date, fest = peak
             lift = float(m["festival_lift"])
             lift_threshold = pol.stocking_min_festival_lift / FIXED_SCALE
-            last_year = [d for d, f in festival_peaks(peak_date - dt.timedelta(days=400), peak_date - dt.timedelta(days=300)) if f.key == fest.key]
+            last_year = [
+                d
+                for d, f in festival_peaks(peak_date - dt.timedelta(days=400), peak_date - dt.timedelta(days=300))
+                if f.key == fest.key
+            ]
             base = {
                 "festival": fest.key,
                 "festival_zh": fest.name_zh,
@@ -810,7 +990,13 @@ class GrowthAnalysis:
                 extra = math.ceil(max(lift - 1.0, 0.0) * units_day * (fest.ramp_days + 1))
                 lead = fest.ramp_days + (math.ceil(cycle) if fin(cycle) else 0)
                 restock_by = max(peak_date - dt.timedelta(days=lead), self.data.window_end + dt.timedelta(days=1))
-                base.update({"units_per_day": _num(units_day, 2), "extra_units": int(extra), "restock_by": restock_by.isoformat()})
+                base.update(
+                    {
+                        "units_per_day": _num(units_day, 2),
+                        "extra_units": int(extra),
+                        "restock_by": restock_by.isoformat(),
+                    }
+                )
                 items.append(_item("RESTOCK_FESTIVAL", base, STOCKING_FINANCE))
             else:
                 items.append(_item("RESTOCK_FESTIVAL_FLAT", base))
@@ -827,38 +1013,54 @@ class GrowthAnalysis:
         hours = hour_profile(merchant_id, str(m["industry"]), weekday_orders, weekend_orders)
         peak_hours = sorted(int(h) for h in np.argsort(-hours, kind="stable")[:3])
         repeat, peer_repeat = float(m["repeat_purchase_rate"]), float(p["repeat_purchase_rate"])
-        items.append(_item("CUSTOMER_PROFILE", {
-            "repeat_share": _num(repeat) or 0.0,
-            "peer_repeat_share": _num(peer_repeat) or 0.0,
-            "new_customers_per_day": _num(m["new_customers_per_day"], 2) or 0.0,
-            "avg_ticket_cny": _num(m["avg_ticket_cny"], 2) or 0.0,
-            "peer_avg_ticket_cny": _num(p["avg_ticket_cny"], 2) or 0.0,
-            "units_per_order": _num(m["units_per_order"], 2) or 0.0,
-            "peer_units_per_order": _num(p["units_per_order"], 2) or 0.0,
-            "weekend_share": _num(weekend_orders / total if total > 0 else 0.0),
-            "peak_hours": peak_hours,
-            "hour_share": [_num(h) for h in hours],
-            "hours_derived": True,
-        }))
+        items.append(
+            _item(
+                "CUSTOMER_PROFILE",
+                {
+                    "repeat_share": _num(repeat) or 0.0,
+                    "peer_repeat_share": _num(peer_repeat) or 0.0,
+                    "new_customers_per_day": _num(m["new_customers_per_day"], 2) or 0.0,
+                    "avg_ticket_cny": _num(m["avg_ticket_cny"], 2) or 0.0,
+                    "peer_avg_ticket_cny": _num(p["avg_ticket_cny"], 2) or 0.0,
+                    "units_per_order": _num(m["units_per_order"], 2) or 0.0,
+                    "peer_units_per_order": _num(p["units_per_order"], 2) or 0.0,
+                    "weekend_share": _num(weekend_orders / total if total > 0 else 0.0),
+                    "peak_hours": peak_hours,
+                    "hour_share": [_num(h) for h in hours],
+                    "hours_derived": True,
+                },
+            )
+        )
         if fin(repeat) and fin(peer_repeat) and repeat < 0.85 * peer_repeat:
-            items.append(_item("CUSTOMER_RETENTION_LOW", {"repeat_share": _num(repeat), "peer_repeat_share": _num(peer_repeat)}))
+            items.append(
+                _item("CUSTOMER_RETENTION_LOW", {"repeat_share": _num(repeat), "peer_repeat_share": _num(peer_repeat)})
+            )
 
         # Marketing time distribution: weekdays (observed) and hours (derived).
         by_day = pd.Series(orders).groupby(wd).mean().reindex(range(7))
         mean_day = float(orders.mean()) if len(orders) else 0.0
-        index = [None if not fin(v) or mean_day <= 0 else int(round(100.0 * v / mean_day)) for v in by_day.to_numpy(dtype=np.float64)]
+        index = [
+            None if not fin(v) or mean_day <= 0 else int(round(100.0 * v / mean_day))
+            for v in by_day.to_numpy(dtype=np.float64)
+        ]
         ranked = sorted(range(7), key=lambda i: (-(index[i] if index[i] is not None else -1), i))
         if sum(v is not None for v in index) < 7:
             return items  # less than a week of records: no weekday pattern yet
-        items.append(_item("MARKETING_TIME", {
-            "weekday_index": index,
-            "best_weekdays": ranked[:2],
-            "peak_hours": peak_hours,
-            "hours_derived": True,
-            "promo_days": int(m["promo_days"]),
-            "promo_order_lift": _num(m["promo_order_lift"]),
-            "peer_promo_order_lift": _num(p["promo_order_lift"]),
-        }, MARKETING_LOAN if promo_only else 0))
+        items.append(
+            _item(
+                "MARKETING_TIME",
+                {
+                    "weekday_index": index,
+                    "best_weekdays": ranked[:2],
+                    "peak_hours": peak_hours,
+                    "hours_derived": True,
+                    "promo_days": int(m["promo_days"]),
+                    "promo_order_lift": _num(m["promo_order_lift"]),
+                    "peer_promo_order_lift": _num(p["promo_order_lift"]),
+                },
+                MARKETING_LOAN if promo_only else 0,
+            )
+        )
         return items
 
 
@@ -884,11 +1086,11 @@ def growth_report(data: PlatformData, merchant_id: str, policy: Policy | None = 
 __all__ = [
     "COMPONENT_METRICS",
     "DEFAULT_PLATFORM_MERCHANTS",
-    "PLATFORM_MERCHANTS_ENV",
     "GROWTH_VERSION",
     "INDICATORS",
     "INDICATOR_KEYS",
     "ITEM_CODES",
+    "PLATFORM_MERCHANTS_ENV",
     "ComponentResult",
     "DailyPoint",
     "DiagnosisItem",

@@ -32,13 +32,13 @@ def ks(y: np.ndarray, risk: np.ndarray) -> float:
     return float(np.max(np.abs(cum_bad - cum_good)[last]))
 
 
-def calibration_by_band(
-    scores: np.ndarray, y: np.ndarray, predicted_pd: np.ndarray, edges: list[int]
-) -> pd.DataFrame:
+def calibration_by_band(scores: np.ndarray, y: np.ndarray, predicted_pd: np.ndarray, edges: list[int]) -> pd.DataFrame:
     """Per score band: count, observed default rate, mean predicted PD."""
     bands = pd.cut(np.asarray(scores), bins=edges, right=False)
     frame = pd.DataFrame({"band": bands, "y": np.asarray(y, dtype=np.float64), "pd": predicted_pd})
-    out = frame.groupby("band", observed=False).agg(count=("y", "size"), observed_rate=("y", "mean"), predicted_pd=("pd", "mean"))
+    out = frame.groupby("band", observed=False).agg(
+        count=("y", "size"), observed_rate=("y", "mean"), predicted_pd=("pd", "mean")
+    )
     return out.reset_index().assign(band=lambda f: f["band"].astype(str))
 
 

@@ -21,10 +21,10 @@ import pandas as pd
 from scoring import metrics
 from scoring.errors import TrainingError
 from scoring.features import (
+    FEATURE_CODE_VERSION,
     SEGMENT_FEATURES,
     SEGMENT_PEER_KEYS,
     SEGMENT_POLICY_INPUTS,
-    FEATURE_CODE_VERSION,
     add_peer_features,
     build_features,
     compute_peers,
@@ -82,7 +82,13 @@ def train_segment(
     train_df, hold_df = frame[~hold], frame[hold]
     features = model_feature_names(seg)
     descriptions = {s.name: s.description for s in SEGMENT_FEATURES[seg]}
-    descriptions.update({s.name + "_vs_peers": f"{s.description}, relative to {' x '.join(SEGMENT_PEER_KEYS[seg])} peers" for s in SEGMENT_FEATURES[seg] if s.peer})
+    descriptions.update(
+        {
+            s.name + "_vs_peers": f"{s.description}, relative to {' x '.join(SEGMENT_PEER_KEYS[seg])} peers"
+            for s in SEGMENT_FEATURES[seg]
+            if s.peer
+        }
+    )
     t1 = time.perf_counter()
     report = train_with_report(
         train_df,
@@ -93,14 +99,18 @@ def train_segment(
         peers=peers,
         descriptions=descriptions,
         extra_inputs=[*SEGMENT_POLICY_INPUTS[seg], "history_days"],
-        schema_extra={"feature_code": FEATURE_CODE_VERSION, "peer_keys": list(SEGMENT_PEER_KEYS[seg]), "window_days": 60},
+        schema_extra={
+            "feature_code": FEATURE_CODE_VERSION,
+            "peer_keys": list(SEGMENT_PEER_KEYS[seg]),
+            "window_days": 60,
+        },
         holdout=hold_df,
     )
     out: dict[str, Any] = {
         "segment": seg,
-        "n_entities": int(len(data.entities)),
-        "n_train": int(len(train_df)),
-        "n_holdout": int(len(hold_df)),
+        "n_entities": len(data.entities),
+        "n_train": len(train_df),
+        "n_holdout": len(hold_df),
         "feature_seconds": round(t_features, 3),
         "train_seconds": round(time.perf_counter() - t1, 3),
         "scorecard_auc": report.metrics.get("holdout_auc"),

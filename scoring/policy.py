@@ -135,7 +135,7 @@ class Policy:
         """sha256 of :meth:`to_json_bytes` (32 bytes): the PolicyRegistry hash."""
         return sha256(self.to_json_bytes())
 
-    def evolve(self, version: str, **changes: Any) -> "Policy":
+    def evolve(self, version: str, **changes: Any) -> Policy:
         """A new policy with ``changes`` applied; the version label must change too."""
         if version == self.version:
             raise PolicyError("a policy change needs a new version label")
@@ -148,7 +148,7 @@ class Policy:
         return p
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Policy":
+    def from_dict(cls, d: dict[str, Any]) -> Policy:
         if d.get("format") != POLICY_FORMAT:
             raise PolicyError(f"unknown policy format {d.get('format')!r}")
         fields = {f.name for f in dataclasses.fields(cls)}
@@ -183,17 +183,23 @@ class Policy:
 
     def limit(self, score: int, turnover_cny: float) -> int:
         """Scalar convenience for :meth:`limits`."""
-        t = np.array([FIXED_MISSING if turnover_cny != turnover_cny else round(turnover_cny * FIXED_SCALE)], dtype=np.int64)
+        t = np.array(
+            [FIXED_MISSING if turnover_cny != turnover_cny else round(turnover_cny * FIXED_SCALE)], dtype=np.int64
+        )
         return int(self.limits(np.array([score]), t)[0])
 
-    def products(self, approved: np.ndarray, scores: np.ndarray, inputs: dict[str, np.ndarray], as_of: dt.date) -> np.ndarray:
+    def products(
+        self, approved: np.ndarray, scores: np.ndarray, inputs: dict[str, np.ndarray], as_of: dt.date
+    ) -> np.ndarray:
         """Product mask per row; ``inputs`` are fixed-point feature columns by name."""
         approved = np.asarray(approved, dtype=bool)
         mask = np.zeros(approved.shape, dtype=np.int64)
 
         def col(name: str) -> np.ndarray:
             v = inputs.get(name)
-            return np.full(approved.shape, FIXED_MISSING, dtype=np.int64) if v is None else np.asarray(v, dtype=np.int64)
+            return (
+                np.full(approved.shape, FIXED_MISSING, dtype=np.int64) if v is None else np.asarray(v, dtype=np.int64)
+            )
 
         def at_least(name: str, threshold: int) -> np.ndarray:
             v = col(name)
@@ -201,12 +207,18 @@ class Policy:
 
         if self.segment == "merchant":
             mask |= np.where(approved, WORKING_CAPITAL, 0)
-            mask |= np.where(approved & at_least("promo_top_sku_share_ratio", self.marketing_min_promo_ratio), MARKETING_LOAN, 0)
+            mask |= np.where(
+                approved & at_least("promo_top_sku_share_ratio", self.marketing_min_promo_ratio), MARKETING_LOAN, 0
+            )
             if next_peak(as_of, self.stocking_lead_days) is not None:
-                mask |= np.where(approved & at_least("festival_lift", self.stocking_min_festival_lift), STOCKING_FINANCE, 0)
+                mask |= np.where(
+                    approved & at_least("festival_lift", self.stocking_min_festival_lift), STOCKING_FINANCE, 0
+                )
         else:
             mask |= np.where(approved, FARM_INPUT_LOAN, 0)
-            mask |= np.where(approved & at_least("machinery_hours_per_mu", self.machinery_min_hours_per_mu), MACHINERY_FINANCE, 0)
+            mask |= np.where(
+                approved & at_least("machinery_hours_per_mu", self.machinery_min_hours_per_mu), MACHINERY_FINANCE, 0
+            )
             coop = at_least("coop_member", FIXED_SCALE) & at_least("coop_trade_freq", self.coop_min_trades)
             mask |= np.where(approved & coop, COOP_TRADE_LINE, 0)
         return mask
@@ -225,7 +237,9 @@ class Policy:
             f"= {turnover * m // 10_000:,}; clamped to [{self.min_limit_cny:,}, {self.max_limit_cny:,}] "
             f"and rounded down to {self.rounding_cny:,} -> {lim:,} CNY"
         )
-        mask = int(self.products(np.array([True]), np.array([score]), {k: np.array([v]) for k, v in inputs.items()}, as_of)[0])
+        mask = int(
+            self.products(np.array([True]), np.array([score]), {k: np.array([v]) for k, v in inputs.items()}, as_of)[0]
+        )
         for bit, (zh, en) in sorted(PRODUCTS.items()):
             if mask & bit:
                 lines.append(f"product: {en} / {zh}")
@@ -233,11 +247,17 @@ class Policy:
             peak = next_peak(as_of, self.stocking_lead_days)
             lift = inputs.get("festival_lift", FIXED_MISSING)
             lift_txt = "n/a" if lift == FIXED_MISSING else f"{lift / FIXED_SCALE:.2f}"
-            peak_txt = f"{peak[1].name_en} on {peak[0]}" if peak else f"no festival peak within {self.stocking_lead_days} days"
-            lines.append(f"stocking finance: {peak_txt}; festival lift {lift_txt} (needs >= {self.stocking_min_festival_lift / FIXED_SCALE:.2f})")
+            peak_txt = (
+                f"{peak[1].name_en} on {peak[0]}" if peak else f"no festival peak within {self.stocking_lead_days} days"
+            )
+            lines.append(
+                f"stocking finance: {peak_txt}; festival lift {lift_txt} (needs >= {self.stocking_min_festival_lift / FIXED_SCALE:.2f})"
+            )
             ratio = inputs.get("promo_top_sku_share_ratio", FIXED_MISSING)
             ratio_txt = "n/a" if ratio == FIXED_MISSING else f"{ratio / FIXED_SCALE:.2f}"
-            lines.append(f"marketing loan: top-SKU promo share ratio {ratio_txt} (needs >= {self.marketing_min_promo_ratio / FIXED_SCALE:.2f})")
+            lines.append(
+                f"marketing loan: top-SKU promo share ratio {ratio_txt} (needs >= {self.marketing_min_promo_ratio / FIXED_SCALE:.2f})"
+            )
         return lines
 
 

@@ -41,15 +41,40 @@ _TABLE: tuple[tuple[int, str, str, str], ...] = (
     (109, "complaint_rate", "投诉率偏高", "High complaint rate"),
     (110, "order_trend", "订单量下滑", "Order volume declining"),
     (111, "active_day_ratio", "营业天数偏少", "Few trading days"),
-    (201, "transaction_count_vs_peers", "交易笔数低于同业同区域商户", "Fewer transactions than industry and region peers"),
-    (202, "order_volatility_vs_peers", "订单波动高于同业同区域商户", "More volatile orders than industry and region peers"),
+    (
+        201,
+        "transaction_count_vs_peers",
+        "交易笔数低于同业同区域商户",
+        "Fewer transactions than industry and region peers",
+    ),
+    (
+        202,
+        "order_volatility_vs_peers",
+        "订单波动高于同业同区域商户",
+        "More volatile orders than industry and region peers",
+    ),
     (203, "sku_turnover_vs_peers", "商品周转慢于同业同区域商户", "Slower SKU turnover than industry and region peers"),
-    (204, "repeat_purchase_rate_vs_peers", "回头客比例低于同业同区域商户", "Lower repeat-purchase rate than industry and region peers"),
-    (205, "inventory_update_freq_vs_peers", "库存更新少于同业同区域商户", "Fewer inventory updates than industry and region peers"),
+    (
+        204,
+        "repeat_purchase_rate_vs_peers",
+        "回头客比例低于同业同区域商户",
+        "Lower repeat-purchase rate than industry and region peers",
+    ),
+    (
+        205,
+        "inventory_update_freq_vs_peers",
+        "库存更新少于同业同区域商户",
+        "Fewer inventory updates than industry and region peers",
+    ),
     (206, "review_score_vs_peers", "评价分数低于同业同区域商户", "Lower review score than industry and region peers"),
     (207, "review_trend_vs_peers", "评价走势弱于同业同区域商户", "Review trend weaker than industry and region peers"),
     (208, "refund_rate_vs_peers", "退款比例高于同业同区域商户", "Higher refund rate than industry and region peers"),
-    (209, "complaint_rate_vs_peers", "投诉率高于同业同区域商户", "Higher complaint rate than industry and region peers"),
+    (
+        209,
+        "complaint_rate_vs_peers",
+        "投诉率高于同业同区域商户",
+        "Higher complaint rate than industry and region peers",
+    ),
     (301, "planted_area_mu", "种植面积较小", "Small planted area"),
     (302, "output_value_per_mu", "亩均产值偏低", "Low output value per mu"),
     (303, "output_growth", "产值下降", "Output value falling"),
@@ -61,14 +86,39 @@ _TABLE: tuple[tuple[int, str, str, str], ...] = (
     (309, "machinery_hours_per_mu", "农机作业时长偏少", "Few machinery hours"),
     (310, "crop_count", "种植品种单一", "Narrow crop mix"),
     (401, "planted_area_mu_vs_peers", "种植面积小于同作物同区域农户", "Smaller area than crop and region peers"),
-    (402, "output_value_per_mu_vs_peers", "亩均产值低于同作物同区域农户", "Lower output per mu than crop and region peers"),
+    (
+        402,
+        "output_value_per_mu_vs_peers",
+        "亩均产值低于同作物同区域农户",
+        "Lower output per mu than crop and region peers",
+    ),
     (403, "output_growth_vs_peers", "产值增长弱于同作物同区域农户", "Weaker output growth than crop and region peers"),
-    (404, "output_volatility_vs_peers", "产值波动高于同作物同区域农户", "More volatile output than crop and region peers"),
+    (
+        404,
+        "output_volatility_vs_peers",
+        "产值波动高于同作物同区域农户",
+        "More volatile output than crop and region peers",
+    ),
     (405, "order_count_vs_peers", "订单少于同作物同区域农户", "Fewer orders than crop and region peers"),
-    (406, "order_volatility_vs_peers", "订单稳定性弱于同作物同区域农户", "Less stable orders than crop and region peers"),
-    (407, "coop_trade_freq_vs_peers", "合作社交易少于同作物同区域农户", "Less co-operative trade than crop and region peers"),
+    (
+        406,
+        "order_volatility_vs_peers",
+        "订单稳定性弱于同作物同区域农户",
+        "Less stable orders than crop and region peers",
+    ),
+    (
+        407,
+        "coop_trade_freq_vs_peers",
+        "合作社交易少于同作物同区域农户",
+        "Less co-operative trade than crop and region peers",
+    ),
     (408, "ndvi_mean_vs_peers", "作物长势弱于同作物同区域农户", "Weaker vegetation index than crop and region peers"),
-    (409, "machinery_hours_per_mu_vs_peers", "农机作业少于同作物同区域农户", "Fewer machinery hours than crop and region peers"),
+    (
+        409,
+        "machinery_hours_per_mu_vs_peers",
+        "农机作业少于同作物同区域农户",
+        "Fewer machinery hours than crop and region peers",
+    ),
 )
 
 INSUFFICIENT_HISTORY = 900
@@ -85,6 +135,7 @@ _STATUS: tuple[tuple[int, str, str], ...] = (
 
 REASONS: dict[int, Reason] = {code: Reason(code, zh, en) for code, _f, zh, en in _TABLE}
 REASONS.update({code: Reason(code, zh, en) for code, zh, en in _STATUS})
+
 
 def _segment_of(code: int) -> str:
     return "merchant" if code < 300 else "farmer"

@@ -45,7 +45,9 @@ def compare(previous: Decision | None, current: Decision) -> DecisionChange:
         previous_limit_cny=previous.limit_cny if previous else None,
         limit_delta=current.limit_cny - (previous.limit_cny if previous else 0),
         reasons_added=tuple(c for c in current.reason_codes if c in cur_reasons - prev_reasons),
-        reasons_removed=tuple(c for c in (previous.reason_codes if previous else ()) if c in prev_reasons - cur_reasons),
+        reasons_removed=tuple(
+            c for c in (previous.reason_codes if previous else ()) if c in prev_reasons - cur_reasons
+        ),
         products_added=current.product_mask & ~prev_mask,
         products_removed=prev_mask & ~current.product_mask,
         status_changed=previous is None or previous.status != current.status,

@@ -36,11 +36,10 @@ import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from typing import TYPE_CHECKING
 
 from scoring import metrics
 from scoring.canonical import FIXED_MISSING, canonical_json_bytes, from_fixed, sha256, to_fixed
@@ -97,11 +96,16 @@ class FeatureBins:
         }
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "FeatureBins":
+    def from_dict(cls, d: dict[str, Any]) -> FeatureBins:
         return cls(
-            d["name"], tuple(int(s) for s in d["splits"]), tuple(int(p) for p in d["points"]),
-            int(d["missing_points"]), int(d["reason_code"]), d.get("description", ""),
-            tuple(float(r) for r in d.get("bad_rates", ())), tuple(int(c) for c in d.get("counts", ())),
+            d["name"],
+            tuple(int(s) for s in d["splits"]),
+            tuple(int(p) for p in d["points"]),
+            int(d["missing_points"]),
+            int(d["reason_code"]),
+            d.get("description", ""),
+            tuple(float(r) for r in d.get("bad_rates", ())),
+            tuple(int(c) for c in d.get("counts", ())),
         )
 
 
@@ -164,7 +168,7 @@ class ModelArtifact:
         return p
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "ModelArtifact":
+    def from_dict(cls, d: dict[str, Any]) -> ModelArtifact:
         if d.get("format") != ARTIFACT_FORMAT:
             raise ArtifactError(f"unknown artifact format {d.get('format')!r}")
         try:
@@ -209,7 +213,9 @@ class ModelArtifact:
 
     def pd_from_score(self, score: np.ndarray) -> np.ndarray:
         """The PD the scale assigns to a score (for calibration reports only)."""
-        odds = self.scale["base_odds"] * np.power(2.0, (np.asarray(score, dtype=np.float64) - self.scale["base_score"]) / self.scale["pdo"])
+        odds = self.scale["base_odds"] * np.power(
+            2.0, (np.asarray(score, dtype=np.float64) - self.scale["base_score"]) / self.scale["pdo"]
+        )
         return 1.0 / (1.0 + odds)
 
 
@@ -245,7 +251,7 @@ def _check_frame(frame: pd.DataFrame, target: str, features: list[str]) -> np.nd
     if missing:
         raise TrainingError(f"frame lacks columns {missing}")
     y = frame[target].to_numpy()
-    if pd.isna(y).any() or not set(np.unique(y)).issubset({0, 1, True, False}):
+    if pd.isna(y).any() or not set(np.unique(y)).issubset({0, 1}):
         raise TrainingError(f"target {target!r} must be binary 0/1 without missing values")
     y = y.astype(np.int64)
     if y.sum() < 10 or (1 - y).sum() < 10:
@@ -253,13 +259,13 @@ def _check_frame(frame: pd.DataFrame, target: str, features: list[str]) -> np.nd
     return y
 
 
-def _fit_binning(x: pd.DataFrame, y: np.ndarray, features: list[str], min_bin_size: float, max_n_bins: int) -> BinningProcess:
+def _fit_binning(
+    x: pd.DataFrame, y: np.ndarray, features: list[str], min_bin_size: float, max_n_bins: int
+) -> BinningProcess:
     from optbinning import BinningProcess
 
     params = {f: {"monotonic_trend": "auto_asc_desc"} for f in features}
-    bp = BinningProcess(
-        features, max_n_bins=max_n_bins, min_bin_size=min_bin_size, binning_fit_params=params, n_jobs=1
-    )
+    bp = BinningProcess(features, max_n_bins=max_n_bins, min_bin_size=min_bin_size, binning_fit_params=params, n_jobs=1)
     # Fit on fixed-point-rounded values: the same numbers scoring will see.
     bp.fit(x, y)
     return bp
@@ -288,9 +294,19 @@ def train(
     use :func:`train_with_report` for the metrics as a report.
     """
     return train_with_report(
-        frame, target, features, segment=segment, version=version, peers=peers, descriptions=descriptions,
-        extra_inputs=extra_inputs, schema_extra=schema_extra, holdout=holdout, min_bin_size=min_bin_size,
-        max_n_bins=max_n_bins, regularisation_c=regularisation_c,
+        frame,
+        target,
+        features,
+        segment=segment,
+        version=version,
+        peers=peers,
+        descriptions=descriptions,
+        extra_inputs=extra_inputs,
+        schema_extra=schema_extra,
+        holdout=holdout,
+        min_bin_size=min_bin_size,
+        max_n_bins=max_n_bins,
+        regularisation_c=regularisation_c,
     ).artifact
 
 
@@ -387,7 +403,7 @@ def train_with_report(
         peers=peers,
     )
     report_metrics: dict[str, Any] = {
-        "n_train": int(len(y)),
+        "n_train": len(y),
         "bad_rate_train": round(float(y.mean()), 6),
         "train_auc": round(metrics.auc(y, -art.score_frame(x)), 6),
         "features_offered": len(features),
@@ -398,14 +414,18 @@ def train_with_report(
         yh = _check_frame(holdout, target, [])
         sh = art.score_frame(holdout)
         report_metrics.update(
-            n_holdout=int(len(yh)),
+            n_holdout=len(yh),
             holdout_auc=round(metrics.auc(yh, -sh), 6),
             holdout_ks=round(metrics.ks(yh, -sh), 6),
         )
         calibration = metrics.calibration_by_band(sh, yh, art.pd_from_score(sh), SCORE_BANDS)
         report_metrics["calibration"] = [
-            {"band": r.band, "count": int(r.count), "observed": round(float(np.nan_to_num(r.observed_rate)), 6),
-             "predicted": round(float(np.nan_to_num(r.predicted_pd)), 6)}
+            {
+                "band": r.band,
+                "count": int(r.count),
+                "observed": round(float(np.nan_to_num(r.observed_rate)), 6),
+                "predicted": round(float(np.nan_to_num(r.predicted_pd)), 6),
+            }
             for r in calibration.itertuples()
         ]
     art = dataclasses.replace(art, metrics=report_metrics)

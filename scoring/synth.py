@@ -295,7 +295,9 @@ def generate_merchants(
     # Some merchants' best sellers only move when discounted (marketing-loan target).
     promo_dependent = s[:, 18] < 0.18
     top_share_normal = 0.15 + 0.25 * s[:, 19]
-    top_share_promo = np.where(promo_dependent, np.minimum(0.9, top_share_normal * (2.5 + 2.0 * s[:, 20])), top_share_normal)
+    top_share_promo = np.where(
+        promo_dependent, np.minimum(0.9, top_share_normal * (2.5 + 2.0 * s[:, 20])), top_share_normal
+    )
     top_share_off = np.where(promo_dependent, top_share_normal * 0.4, top_share_normal)
     drift_period = 120.0 + 240.0 * s[:, 21]
     drift_phase = 2 * np.pi * s[:, 22]
@@ -466,7 +468,8 @@ def generate_farmers(
         orders = _stoch_round(order_rate * season * np.exp(order_cv * nrm[:, 0] - 0.2 * (z_eff - z)), u[:, 1])
         out["orders"][j] = orders
         out["order_value_cny"][j] = np.round(
-            orders * value_per_mu * area / max(1.0, 365 * 0.6) / np.maximum(order_rate, 0.05) * np.exp(0.2 * nrm[:, 2]), 2
+            orders * value_per_mu * area / max(1.0, 365 * 0.6) / np.maximum(order_rate, 0.05) * np.exp(0.2 * nrm[:, 2]),
+            2,
         )
         out["coop_trades"][j] = _stoch_round(coop_rate * np.exp(0.3 * nrm[:, 3]), u[:, 4])
         out["machinery_hours"][j] = np.round(mach_rate * season * np.exp(0.4 * nrm[:, 5]) * (u[:, 6] < 0.5) * 2, 1)
@@ -532,7 +535,7 @@ def inject_defects(data: PlatformData, seed: int, rate: float = 0.01) -> Platfor
     daily = daily[~(u[:, 0] < rate)]  # gaps
     daily = pd.concat([daily, dups], ignore_index=True)
     ids = data.entities["merchant_id"].to_numpy()
-    short = set(ids[:: 100])
+    short = set(ids[::100])
     last = pd.Timestamp(data.window_end)
     cutoff = last - pd.Timedelta(days=11)
     daily = daily[~(daily["merchant_id"].isin(short) & (daily["date"] < cutoff))]

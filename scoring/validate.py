@@ -63,14 +63,25 @@ class SegmentColumns:
 SEGMENT_COLUMNS: dict[str, SegmentColumns] = {
     "merchant": SegmentColumns(
         primary="orders",
-        counts=("orders", "customers", "repeat_customers", "units_sold", "top_sku_units",
-                "inventory_updates", "review_count", "complaints"),
+        counts=(
+            "orders",
+            "customers",
+            "repeat_customers",
+            "units_sold",
+            "top_sku_units",
+            "inventory_updates",
+            "review_count",
+            "complaints",
+        ),
         amounts=("revenue_cny", "review_stars_sum"),
         levels=("stock_units", "active_skus"),
         flags=("promo_day",),
         refund="refunds_cny",
-        part_of=(("repeat_customers", "customers", 1.0), ("top_sku_units", "units_sold", 1.0),
-                 ("review_stars_sum", "review_count", 5.0)),
+        part_of=(
+            ("repeat_customers", "customers", 1.0),
+            ("top_sku_units", "units_sold", 1.0),
+            ("review_stars_sum", "review_count", 5.0),
+        ),
     ),
     "farmer": SegmentColumns(
         primary="orders",
@@ -258,6 +269,6 @@ def validate(data: PlatformData) -> ValidationResult:
         index=known,
     )
     summary = {str(k): int(v) for k, v in issue_frame.groupby("rule").size().items()}
-    summary["accepted_records"] = int(len(out))
-    summary["input_records"] = int(len(df))
+    summary["accepted_records"] = len(out)
+    summary["input_records"] = len(df)
     return ValidationResult(out, issue_frame, stats, summary, kept_codes)

@@ -14,7 +14,6 @@ import hashlib
 import json
 import random
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Protocol
 
 
@@ -67,7 +66,7 @@ class DecisionColumns:
                 raise ValueError(f"reason_codes[{j}]: {len(col)} values for {n} merchants")
 
     @classmethod
-    def from_decisions(cls, decisions: list[ScoredDecision]) -> "DecisionColumns":
+    def from_decisions(cls, decisions: list[ScoredDecision]) -> DecisionColumns:
         codes = [d.reason_codes for d in decisions]
         if any(len(c) != 4 for c in codes):
             raise ValueError("reason_codes: expected four codes per decision")
@@ -87,8 +86,15 @@ class DecisionColumns:
         return [
             ScoredDecision(m, s, lim, pm, (r0, r1, r2, r3), fb, st, ind, reg)
             for m, s, lim, pm, r0, r1, r2, r3, fb, st, ind, reg in zip(
-                self.merchant_id, self.score, self.limit_cny, self.product_mask, *self.reason_codes,
-                self.feature_bytes, self.status, self.industry, self.region,
+                self.merchant_id,
+                self.score,
+                self.limit_cny,
+                self.product_mask,
+                *self.reason_codes,
+                self.feature_bytes,
+                self.status,
+                self.industry,
+                self.region,
             )
         ]
 
@@ -101,7 +107,7 @@ class ScoredRound:
     derived on first use. The oracle's round build reads :attr:`columns`.
     """
 
-    __slots__ = ("as_of", "_decisions", "_columns")
+    __slots__ = ("_columns", "_decisions", "as_of")
 
     def __init__(
         self, as_of: str, decisions: list[ScoredDecision] | None = None, columns: DecisionColumns | None = None
@@ -159,7 +165,9 @@ class GeneratedSource:
         self.seed = seed
 
     def model_document(self) -> bytes:
-        return json.dumps({"kind": "generated-records", "seed": self.seed, "segment": self.segment}, sort_keys=True).encode()
+        return json.dumps(
+            {"kind": "generated-records", "seed": self.seed, "segment": self.segment}, sort_keys=True
+        ).encode()
 
     def feature_schema_hash(self) -> bytes:
         return hashlib.sha256(b"generated-records/features/v1").digest()
@@ -177,6 +185,10 @@ class GeneratedSource:
             score = rng.randint(300, 900)
             limit = 0 if score < 450 else min(300_000, max(5_000, (score - 450) * 650))
             reasons = tuple(sorted(rng.sample(range(1, 15), 4)))
-            features = json.dumps({"orders": rng.randint(0, 3000), "volatility": round(rng.random(), 4)}, sort_keys=True)
-            out.append(ScoredDecision(f"M{i:07d}", score, limit, rng.randint(0, 7) if limit else 0, reasons, features.encode()))  # type: ignore[arg-type]
+            features = json.dumps(
+                {"orders": rng.randint(0, 3000), "volatility": round(rng.random(), 4)}, sort_keys=True
+            )
+            out.append(
+                ScoredDecision(f"M{i:07d}", score, limit, rng.randint(0, 7) if limit else 0, reasons, features.encode())
+            )  # type: ignore[arg-type]
         return ScoredRound(as_of="", decisions=out)

@@ -10,10 +10,9 @@ default parameter set.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
-from sources.records import DecisionColumns, DecisionSource, ScoredDecision, ScoredRound
 from scoring import (
     ModelArtifact,
     Policy,
@@ -27,6 +26,7 @@ from scoring import (
     train_segment,
     validate,
 )
+from sources.records import DecisionColumns, DecisionSource, ScoredDecision, ScoredRound
 
 TRAINING_POPULATION = 20_000
 TRAINING_SEED = 1
@@ -55,7 +55,7 @@ class ScoringSource:
     @classmethod
     def prepare(
         cls, home: Path, merchants: int, segment: str = "merchant", log: Callable[[str], None] = lambda _m: None
-    ) -> "ScoringSource":
+    ) -> ScoringSource:
         """Load the segment's artifact and policy, training and saving them on first use."""
         model_path = cls.model_path(home, segment)
         if model_path.is_file():

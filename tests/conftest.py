@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
+from ledger_support import LedgerEnv, make_ledger_env, running_node
 
 from ledger.accounts import RoleAccounts
 from ledger.chain import Chain
 from ledger.node import LocalNode
-from ledger_support import LedgerEnv, make_ledger_env, running_node
 
 
 @pytest.fixture(scope="session")

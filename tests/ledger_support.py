@@ -6,9 +6,9 @@ import os
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from ledger.accounts import RoleAccounts
 from ledger.chain import Chain
@@ -49,9 +49,11 @@ def run_round_cli(settings, merchants: int, **extra: str) -> subprocess.Complete
     """``credit-ledger oracle run-round`` as a real process against a test ledger (``extra``: more env)."""
     return subprocess.run(
         [sys.executable, "-m", "credit_ledger.cli", "oracle", "run-round", "--merchants", str(merchants)],
-        env=oracle_cli_environment(settings, **extra), capture_output=True, text=True, timeout=300,
+        env=oracle_cli_environment(settings, **extra),
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
-
 
 
 class LedgerEnv:
@@ -79,14 +81,16 @@ class LedgerEnv:
         return self.bound[i][0]
 
 
-def make_ledger_env(home: Path, rpc_url: str, merchants: int = 200, rounds: int = 2, database_url: str | None = None) -> LedgerEnv:
+def make_ledger_env(
+    home: Path, rpc_url: str, merchants: int = 200, rounds: int = 2, database_url: str | None = None
+) -> LedgerEnv:
     """Deploy, publish the scoring model and policy, anchor ``rounds`` weekly rounds, bind 5 merchants."""
     from credit_ledger.demo import publish_source
     from ledger.config import Settings
     from ledger.deployment import AddressBook, deploy
     from ledger.documents import DocumentStore
-    from sources.synthetic import ScoringSource
     from oracle.service import Oracle
+    from sources.synthetic import ScoringSource
 
     settings = Settings(
         home=home,

@@ -9,13 +9,13 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from ledger_support import free_port
+
+from ledger import batchfile
 from ledger.chain import Chain
 from ledger.deployment import AddressBook, load
-from ledger.node import LocalNode
-from ledger import batchfile
 from ledger.documents import DocumentStore
+from ledger.node import LocalNode
 
 
 def _cli(home: Path, port: int, *args: str) -> subprocess.CompletedProcess[str]:
@@ -68,7 +68,11 @@ def test_demo_twice_reuses_chain_and_chains_leaves(demo_home: tuple[Path, int]) 
     assert any(weekly_scores[0][k] != weekly_scores[-1][k] for k in weekly_scores[0])
     book = json.loads((home / "deployments.json").read_text())
     assert set(book["chains"]["31337"]["addresses"]) == {
-        "IdentityRegistry", "ModelRegistry", "PolicyTimelock", "PolicyRegistry", "CreditLedger"
+        "IdentityRegistry",
+        "ModelRegistry",
+        "PolicyTimelock",
+        "PolicyRegistry",
+        "CreditLedger",
     }
 
 
@@ -81,6 +85,8 @@ def test_cli_help_lists_commands() -> None:
 
 def test_deploy_without_node_gives_clear_error(tmp_path: Path) -> None:
     env = dict(os.environ, CREDIT_LEDGER_HOME=str(tmp_path), CREDIT_LEDGER_RPC_URL=f"http://127.0.0.1:{free_port()}")
-    result = subprocess.run([sys.executable, "-m", "credit_ledger.cli", "deploy"], env=env, capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "credit_ledger.cli", "deploy"], env=env, capture_output=True, text=True
+    )
     assert result.returncode == 1
     assert "no JSON-RPC node answers" in result.stdout

@@ -24,8 +24,8 @@ from api.auth import require_role
 from api.deps import Services, get_services
 from api.errors import ApiError, BadRequest, Conflict, NotFoundError, errors
 from audit.replay import replay
-from ledger.roles import Role
 from ledger.documents import DirectoryDocuments, DocumentAltered, DocumentMissing, uri_for
+from ledger.roles import Role
 
 router = APIRouter(
     prefix="/auditor",
@@ -72,8 +72,12 @@ def run_replay(
         raise Conflict("a replay is already running; fetch its report when it finishes", code="replay_running")
     try:
         report = replay(
-            services.contracts(), DirectoryDocuments(services.settings.documents_dir), services.store(),
-            from_round=from_round, to_round=to_round, rescore=rescore,
+            services.contracts(),
+            DirectoryDocuments(services.settings.documents_dir),
+            services.store(),
+            from_round=from_round,
+            to_round=to_round,
+            rescore=rescore,
         )
     finally:
         _replay_lock.release()
@@ -82,7 +86,9 @@ def run_replay(
 
 
 @router.get("/replays/{report_hash}", summary="A stored replay report")
-def get_replay(report_hash: str = Path(..., description="sha256 of the report (hex)"), services: Services = Depends(get_services)) -> dict[str, Any]:
+def get_replay(
+    report_hash: str = Path(..., description="sha256 of the report (hex)"), services: Services = Depends(get_services)
+) -> dict[str, Any]:
     digest = _digest(report_hash)
     data = _document(services, digest)
     try:
@@ -95,7 +101,10 @@ def get_replay(report_hash: str = Path(..., description="sha256 of the report (h
 
 
 @router.get("/documents/{content_hash}", summary="A model artifact, policy document, batch file or report by sha256")
-def get_document(content_hash: str = Path(..., description="sha256 (hex) as recorded on-chain"), services: Services = Depends(get_services)) -> Response:
+def get_document(
+    content_hash: str = Path(..., description="sha256 (hex) as recorded on-chain"),
+    services: Services = Depends(get_services),
+) -> Response:
     """The exact bytes stored under this hash (checked against it before they are served)."""
     digest = _digest(content_hash)
     data = _document(services, digest)

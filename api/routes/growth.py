@@ -46,7 +46,7 @@ MAX_WEEK = 10_000
 _CACHE_SIZE = 4
 _lock = threading.Lock()
 _sources: dict[tuple[str, int], Any] = {}
-_analyses: "OrderedDict[tuple[str, int, int], Any]" = OrderedDict()
+_analyses: OrderedDict[tuple[str, int, int], Any] = OrderedDict()
 
 
 # -- response models -------------------------------------------------------------
@@ -100,7 +100,9 @@ class GrowthResponse(BaseModel):
     peerCount: int
     indicators: list[GrowthIndicator]
     items: list[GrowthItem]
-    daily: list[GrowthDay] = Field(description="The merchant's daily revenue and orders over the 60-day window, oldest first")
+    daily: list[GrowthDay] = Field(
+        description="The merchant's daily revenue and orders over the 60-day window, oldest first"
+    )
 
 
 # -- data ----------------------------------------------------------------------------
@@ -108,8 +110,8 @@ class GrowthResponse(BaseModel):
 
 def _analysis(home: Path, merchants: int, week: int) -> Any:
     """The cached :class:`scoring.growth.GrowthAnalysis` of the oracle's export for ``week``."""
-    from sources.synthetic import ScoringSource
     from scoring.growth import GrowthAnalysis
+    from sources.synthetic import ScoringSource
 
     key = (str(home), merchants, week)
     with _lock:

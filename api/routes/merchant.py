@@ -108,11 +108,17 @@ def _own_decision(services: Services, me: MerchantPrincipal, round_id: int) -> D
 @router.get("/me", response_model=MerchantMe, summary="The signed-in merchant's on-chain identity")
 def me(me: MerchantPrincipal = Depends(require_merchant)) -> MerchantMe:
     record = me.record
-    return MerchantMe(merchantKey=_hex(record.key) or "", account=record.account, kind=record.kind, status=record.status)  # type: ignore[arg-type]
+    return MerchantMe(
+        merchantKey=_hex(record.key) or "", account=record.account, kind=record.kind, status=record.status
+    )  # type: ignore[arg-type]
 
 
-@router.get("/history", response_model=HistoryResponse, summary="Every decision, oldest first, each with its proof bundle")
-def history(me: MerchantPrincipal = Depends(require_merchant), services: Services = Depends(get_services)) -> HistoryResponse:
+@router.get(
+    "/history", response_model=HistoryResponse, summary="Every decision, oldest first, each with its proof bundle"
+)
+def history(
+    me: MerchantPrincipal = Depends(require_merchant), services: Services = Depends(get_services)
+) -> HistoryResponse:
     """The merchant's decisions in hash-chain order: each leaf's ``prevLeafHash`` is the previous one's ``leafHash``."""
     rows = services.store().decisions_for_merchant(me.key)
     return HistoryResponse(merchantKey=_hex(me.key) or "", decisions=[_decision_model(services, r) for r in rows])
@@ -125,7 +131,7 @@ def history(me: MerchantPrincipal = Depends(require_merchant), services: Service
     responses=errors(404, 422),
 )
 def decision(
-    round: int = RoundPath,  # noqa: A002 - the public name of the path parameter
+    round: int = RoundPath,
     me: MerchantPrincipal = Depends(require_merchant),
     services: Services = Depends(get_services),
 ) -> DecisionModel:
@@ -149,7 +155,9 @@ def _dispute_model(row: DisputeRow) -> DisputeModel:
 
 
 @router.get("/disputes", response_model=list[DisputeModel], summary="The merchant's disputes")
-def list_disputes(me: MerchantPrincipal = Depends(require_merchant), services: Services = Depends(get_services)) -> list[DisputeModel]:
+def list_disputes(
+    me: MerchantPrincipal = Depends(require_merchant), services: Services = Depends(get_services)
+) -> list[DisputeModel]:
     return [_dispute_model(d) for d in services.store().disputes(merchant_key=me.key)]
 
 
@@ -181,7 +189,9 @@ def prepare_dispute(
     try:
         chain.call(fn, sender)
     except TransactionReverted as exc:
-        raise Conflict(f"the ledger would refuse this dispute: {exc.error}{exc.args_ or ''}", code="dispute_refused") from None
+        raise Conflict(
+            f"the ledger would refuse this dispute: {exc.error}{exc.args_ or ''}", code="dispute_refused"
+        ) from None
     tx = fn.build_transaction(
         {
             "from": sender,
@@ -274,7 +284,9 @@ def submit_dispute(
         chain.w3.eth.call({"from": signer, "to": ledger.address, "data": "0x" + fields["data"].hex()})
     except (ContractCustomError, ContractLogicError, ContractPanicError) as exc:
         reverted = chain._reverted(exc, "fileDispute")  # decodes the custom error's name
-        raise Conflict(f"the ledger refuses this dispute: {reverted.error}{reverted.args_ or ''}", code="dispute_refused") from None
+        raise Conflict(
+            f"the ledger refuses this dispute: {reverted.error}{reverted.args_ or ''}", code="dispute_refused"
+        ) from None
     try:
         tx_hash = bytes(chain.w3.eth.send_raw_transaction(raw))
     except ValueError as exc:  # node-side rejection: nonce too low, underpriced...

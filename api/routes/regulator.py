@@ -62,7 +62,7 @@ def sync_index(services: Services) -> tuple[bool, str | None]:
         return True, None
     except IndexerError as exc:
         return False, str(exc)
-    except Exception as exc:  # noqa: BLE001 - node down mid-request: answer from the index
+    except Exception as exc:
         if getattr(exc, "status_code", None) == 503 or isinstance(exc, (ConnectionError, OSError)):
             return False, str(exc)
         raise
@@ -131,7 +131,10 @@ class _Params:
 
     def __init__(
         self,
-        contract: list[str] | None = Query(None, description="Contract name(s): CreditLedger, ModelRegistry, PolicyRegistry, IdentityRegistry, PolicyTimelock"),
+        contract: list[str] | None = Query(
+            None,
+            description="Contract name(s): CreditLedger, ModelRegistry, PolicyRegistry, IdentityRegistry, PolicyTimelock",
+        ),
         event: list[str] | None = Query(None, description="Event name(s), e.g. BatchAnchored, PolicyActivated"),
         from_block: int | None = Query(None, ge=0, le=2**63 - 1),
         to_block: int | None = Query(None, ge=0, le=2**63 - 1),
@@ -143,9 +146,18 @@ class _Params:
         merchant_key: str | None = Query(None, description="0x-hex bytes32 merchant key"),
         sync: bool = Query(True, description="Catch the index up with the chain before answering"),
     ) -> None:
-        self.raw = dict(contract=contract, event=event, from_block=from_block, to_block=to_block, from_time=from_time,
-                        to_time=to_time, round_id=round, model_version=model_version, policy_version=policy_version,
-                        merchant_key=merchant_key)
+        self.raw = dict(
+            contract=contract,
+            event=event,
+            from_block=from_block,
+            to_block=to_block,
+            from_time=from_time,
+            to_time=to_time,
+            round_id=round,
+            model_version=model_version,
+            policy_version=policy_version,
+            merchant_key=merchant_key,
+        )
         self.sync = sync
 
 
@@ -169,12 +181,14 @@ def events(
         if page.next_cursor:
             headers["X-Next-Cursor"] = page.next_cursor
         return StreamingResponse(_csv_lines(page.events), media_type="text/csv", headers=headers)
-    return JSONResponse({
-        "events": [e.to_json() for e in page.events],
-        "next_cursor": page.next_cursor,
-        "synced": synced,
-        **({"sync_error": why} if not synced and params.sync else {}),
-    })
+    return JSONResponse(
+        {
+            "events": [e.to_json() for e in page.events],
+            "next_cursor": page.next_cursor,
+            "synced": synced,
+            **({"sync_error": why} if not synced and params.sync else {}),
+        }
+    )
 
 
 @router.get("/events/export", summary="Every matching event at once (CSV or JSON), streamed")
@@ -211,7 +225,9 @@ def approvals(
     """Counts of approved / declined / unscored decisions, total and mean limit, mean score per group
     (anchored rounds only; no merchant identities)."""
     try:
-        rows = aggregates.approvals(services.store().engine, group_by, from_round=from_round, to_round=to_round, segment=segment)
+        rows = aggregates.approvals(
+            services.store().engine, group_by, from_round=from_round, to_round=to_round, segment=segment
+        )
     except InvalidQuery as exc:
         raise BadRequest(str(exc), code="invalid_parameter") from None
     return {"group_by": list(dict.fromkeys(group_by)), "rows": [r.to_json() for r in rows]}

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from alembic import context
 
-
 from ledger.store import create_store_engine, metadata
 
 config = context.config

@@ -131,13 +131,21 @@ class AnchorStore(StoreBase):
             status = self._move(
                 round_id, "mine", anchor, f"is confirmed in block {anchor.block_number if anchor else None}"
             )
-            values = {"status": status, "block_number": block_number, "block_hash": block, "gas_used": gas, "mined_at": when}
+            values = {
+                "status": status,
+                "block_number": block_number,
+                "block_hash": block,
+                "gas_used": gas,
+                "mined_at": when,
+            }
             if anchor is None:
                 assert tx is not None
                 conn.execute(sa.insert(anchors).values(round_id=round_id, tx_hash=tx, confirmations=0, **values))
             else:
                 conn.execute(
-                    sa.update(anchors).where(anchors.c.round_id == round_id).values(tx_hash=tx or anchor.tx_hash, **values)
+                    sa.update(anchors)
+                    .where(anchors.c.round_id == round_id)
+                    .values(tx_hash=tx or anchor.tx_hash, **values)
                 )
             self._set_round_status(conn, round_id, ROUND_STATUS_OF[status], anchored_at=when)
             return self._require_anchor(conn, round_id)

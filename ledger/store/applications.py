@@ -41,9 +41,7 @@ class ApplicationStore(StoreBase):
         }
         with self._write() as conn:
             new_id = conn.execute(sa.insert(pending_applications).values(**values)).inserted_primary_key[0]  # type: ignore[index]
-            row = conn.execute(
-                sa.select(pending_applications).where(pending_applications.c.id == new_id)
-            ).one()
+            row = conn.execute(sa.select(pending_applications).where(pending_applications.c.id == new_id)).one()
         return as_row(ApplicationRow, row)
 
     def get_application(self, application_id: int) -> ApplicationRow:
@@ -56,9 +54,7 @@ class ApplicationStore(StoreBase):
             raise NotFound(f"no application {application_id}")
         return as_row(ApplicationRow, row)
 
-    def pending_applications(
-        self, segment: Segment | None = None, *, limit: int | None = None
-    ) -> list[ApplicationRow]:
+    def pending_applications(self, segment: Segment | None = None, *, limit: int | None = None) -> list[ApplicationRow]:
         """Applications not yet batched, oldest first."""
         with self._read() as conn:
             return self._pending(conn, segment, limit)
@@ -106,9 +102,7 @@ class ApplicationStore(StoreBase):
                 )
         return len(ids)
 
-    def claim_applications(
-        self, round_id: int, segment: Segment, *, limit: int | None = None
-    ) -> list[ApplicationRow]:
+    def claim_applications(self, round_id: int, segment: Segment, *, limit: int | None = None) -> list[ApplicationRow]:
         """Atomically take the oldest unbatched applications of ``segment`` into ``round_id``."""
         with self._write() as conn:
             self._require_round(conn, round_id, lock=True)
@@ -123,10 +117,7 @@ class ApplicationStore(StoreBase):
                     )
                     .values(batched_round=round_id)
                 )
-        return [
-            ApplicationRow(a.id, a.merchant_id, a.segment, a.received_at, a.payload, round_id)
-            for a in pending
-        ]
+        return [ApplicationRow(a.id, a.merchant_id, a.segment, a.received_at, a.payload, round_id) for a in pending]
 
     def applications_in_round(self, round_id: int) -> list[ApplicationRow]:
         """Applications batched into ``round_id``, oldest first."""

@@ -63,7 +63,6 @@ DECISION_PG_TYPES: Final = tuple(
 )
 
 
-
 def _column_kind(column: sa.Column[Any]) -> tuple[set[type], str]:
     """The Python types a decisions column takes on the column path, and their description."""
     kind = column.type
@@ -131,7 +130,9 @@ def chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
         yield chunk
 
 
-def executemany(conn: Connection, stmt: Any, names: Sequence[str], params: list[tuple[Any, ...]], chunk_size: int) -> None:
+def executemany(
+    conn: Connection, stmt: Any, names: Sequence[str], params: list[tuple[Any, ...]], chunk_size: int
+) -> None:
     """executemany of plain tuples (in ``names`` order) on the DBAPI cursor, in chunks."""
     compiled = stmt.compile(dialect=conn.dialect)
     sql = str(compiled)
@@ -196,9 +197,7 @@ def check_batch(rnd: RoundRow, rows: Sequence[DecisionRow], nodes: bytes, root: 
     if n == 0:
         raise InvalidData(f"round {rnd.round_id}: no decisions")
     if len(nodes) != (2 * n - 1) * HASH_SIZE:
-        raise InvalidData(
-            f"nodes: {len(nodes)} bytes, expected (2*{n}-1)*32 = {(2 * n - 1) * HASH_SIZE}"
-        )
+        raise InvalidData(f"nodes: {len(nodes)} bytes, expected (2*{n}-1)*32 = {(2 * n - 1) * HASH_SIZE}")
     if nodes[:HASH_SIZE] != root:
         raise InvalidData("root: differs from nodes[0]")
     first_leaf = n - 1
@@ -213,8 +212,7 @@ def check_batch(rnd: RoundRow, rows: Sequence[DecisionRow], nodes: bytes, root: 
             raise InvalidData(f"decision {d.leaf_index}: round_id {d.round_id} != {round_id}")
         if d.model_version != mv or d.policy_version != pv:
             raise InvalidData(
-                f"decision {d.leaf_index}: model/policy {d.model_version}/{d.policy_version}"
-                f" != round's {mv}/{pv}"
+                f"decision {d.leaf_index}: model/policy {d.model_version}/{d.policy_version} != round's {mv}/{pv}"
             )
         if not 0 <= d.leaf_index < n:
             raise InvalidData(f"decision leaf_index {d.leaf_index} out of range 0..{n - 1}")
@@ -237,9 +235,7 @@ def check_columns(rnd: RoundRow, c: Mapping[str, Sequence[Any]], n: int, nodes: 
         if len(c[name]) != n:
             raise InvalidData(f"{name}: {len(c[name])} values for {n} decisions")
     if len(nodes) != (2 * n - 1) * HASH_SIZE:
-        raise InvalidData(
-            f"nodes: {len(nodes)} bytes, expected (2*{n}-1)*32 = {(2 * n - 1) * HASH_SIZE}"
-        )
+        raise InvalidData(f"nodes: {len(nodes)} bytes, expected (2*{n}-1)*32 = {(2 * n - 1) * HASH_SIZE}")
     if nodes[:HASH_SIZE] != root:
         raise InvalidData("root: differs from nodes[0]")
     for name in DECISION_GIVEN_COLUMNS:

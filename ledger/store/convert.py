@@ -10,7 +10,7 @@ from __future__ import annotations
 import operator
 import re
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -87,7 +87,7 @@ def ms(unix_seconds: float) -> int:
 
 
 def now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def utc(value: datetime | None, name: str) -> datetime:
@@ -98,7 +98,7 @@ def utc(value: datetime | None, name: str) -> datetime:
         raise InvalidData(f"{name}: expected a datetime, got {type(value).__name__}")
     if value.tzinfo is None:
         raise InvalidData(f"{name}: naive datetime; pass an aware (UTC) datetime")
-    return value.astimezone(timezone.utc)
+    return value.astimezone(UTC)
 
 
 class UTCDateTime(sa.types.TypeDecorator[datetime]):
@@ -112,12 +112,12 @@ class UTCDateTime(sa.types.TypeDecorator[datetime]):
             return None
         if value.tzinfo is None:
             raise InvalidData("naive datetime; pass an aware (UTC) datetime")
-        value = value.astimezone(timezone.utc)
+        value = value.astimezone(UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
         if value is None:
             return None
         if value.tzinfo is None:
-            return value.replace(tzinfo=timezone.utc)
-        return value.astimezone(timezone.utc)
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)

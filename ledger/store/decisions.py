@@ -31,9 +31,7 @@ class DecisionStore(StoreBase):
         key = b32(merchant_key, "merchant_key")
         with self._read() as conn:
             row = conn.execute(
-                DECISION_SELECT.where(
-                    decisions.c.merchant_key == key, decisions.c.round_id == round_id
-                )
+                DECISION_SELECT.where(decisions.c.merchant_key == key, decisions.c.round_id == round_id)
             ).first()
         if row is None:
             raise NotFound(f"no decision for 0x{key.hex()} in round {round_id}")
@@ -47,8 +45,9 @@ class DecisionStore(StoreBase):
         key = b32(merchant_key, "merchant_key")
         with self._read() as conn:
             result = conn.execute(
-                DECISION_SELECT.where(decisions.c.round_id.in_(built_rounds()), decisions.c.merchant_key == key)
-                .order_by(decisions.c.round_id)
+                DECISION_SELECT.where(
+                    decisions.c.round_id.in_(built_rounds()), decisions.c.merchant_key == key
+                ).order_by(decisions.c.round_id)
             )
             return [decision_from_db(r) for r in result]
 
@@ -75,9 +74,18 @@ class DecisionStore(StoreBase):
             if wanted is None or len(wanted) >= bulk.MERCHANT_SCAN_MIN:
                 # many keys (a weekly round): one scan of the heads, as driver tuples, and a
                 # second only if a round numbered ``before`` or later is built already
-                heads = dict(driver_rows(conn, "SELECT merchant_key, leaf_hash FROM merchant_heads WHERE round_id < ?", (before,)))
+                heads = dict(
+                    driver_rows(
+                        conn, "SELECT merchant_key, leaf_hash FROM merchant_heads WHERE round_id < ?", (before,)
+                    )
+                )
                 if conn.execute(built_rounds(rounds.c.round_id >= before).limit(1)).first() is not None:
-                    later = [k for (k,) in driver_rows(conn, "SELECT merchant_key FROM merchant_heads WHERE round_id >= ?", (before,))]
+                    later = [
+                        k
+                        for (k,) in driver_rows(
+                            conn, "SELECT merchant_key FROM merchant_heads WHERE round_id >= ?", (before,)
+                        )
+                    ]
                 if wanted is None:
                     found = heads
                 else:
@@ -86,7 +94,9 @@ class DecisionStore(StoreBase):
                 del heads
             else:
                 for chunk in chunks(list(wanted), 500):
-                    stmt = sa.select(merchant_heads.c.merchant_key, merchant_heads.c.round_id, merchant_heads.c.leaf_hash)
+                    stmt = sa.select(
+                        merchant_heads.c.merchant_key, merchant_heads.c.round_id, merchant_heads.c.leaf_hash
+                    )
                     for key, round_id, leaf_hash in conn.execute(stmt.where(merchant_heads.c.merchant_key.in_(chunk))):
                         if round_id < before:
                             found[bytes(key)] = bytes(leaf_hash)
@@ -116,9 +126,7 @@ class DecisionStore(StoreBase):
             conn = conn.execution_options(stream_results=True, yield_per=batch_size)
             with conn.begin():
                 result = conn.execute(
-                    DECISION_SELECT.where(decisions.c.round_id == round_id).order_by(
-                        decisions.c.leaf_index
-                    )
+                    DECISION_SELECT.where(decisions.c.round_id == round_id).order_by(decisions.c.leaf_index)
                 )
                 for partition in result.partitions(batch_size):
                     for r in partition:
@@ -159,13 +167,9 @@ class DecisionStore(StoreBase):
                     return out
             row = conn.execute(
                 sa.select(
-                    *(
-                        sa.func.substr(round_trees.c.nodes, p * HASH_SIZE + 1, HASH_SIZE)
-                        for p in positions
-                    )
+                    *(sa.func.substr(round_trees.c.nodes, p * HASH_SIZE + 1, HASH_SIZE) for p in positions)
                 ).where(round_trees.c.round_id == round_id)
             ).first()
         if row is None:  # pragma: no cover - decisions and tree are written together
             raise NotFound(f"round {round_id} has no tree")
         return [bytes(s) for s in row]
-

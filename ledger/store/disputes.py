@@ -127,4 +127,3 @@ class DisputeStore(StoreBase):
     def _dispute_row(conn: Connection, dispute_id: int) -> DisputeRow | None:
         row = conn.execute(sa.select(disputes).where(disputes.c.dispute_id == dispute_id)).first()
         return None if row is None else as_row(DisputeRow, row)
-

@@ -84,4 +84,3 @@ def alembic_config(url: str | URL | None = None, connection: Connection | None =
     if connection is not None:
         cfg.attributes["connection"] = connection
     return cfg
-

@@ -77,7 +77,10 @@ class MerchantStore(StoreBase):
             raise InvalidData("merchant columns: lengths differ")
         if not n:
             return 0
-        if not set(map(type, merchant_ids)) <= {str} or not 0 < min(map(len, merchant_ids)) <= max(map(len, merchant_ids)) <= 128:
+        if (
+            not set(map(type, merchant_ids)) <= {str}
+            or not 0 < min(map(len, merchant_ids)) <= max(map(len, merchant_ids)) <= 128
+        ):
             for mid in merchant_ids:
                 if not isinstance(mid, str) or not 0 < len(mid) <= 128:
                     raise InvalidData(f"merchant_id: expected 1..128 characters, got {mid!r:.80}")
@@ -116,7 +119,9 @@ class MerchantStore(StoreBase):
                 inserts: list[tuple[Any, ...]] = []
                 updates: list[tuple[Any, ...]] = []
                 skipped = 0
-                for mid, key, seg, ind, reg, acct, made in zip(ids, keys, segments, industries, regions, accounts, created):
+                for mid, key, seg, ind, reg, acct, made in zip(
+                    ids, keys, segments, industries, regions, accounts, created
+                ):
                     old = stored.get(mid)
                     if old is None:
                         inserts.append(
@@ -161,7 +166,6 @@ class MerchantStore(StoreBase):
             found[mid] = (key if type(key) is bytes else bytes(key), seg, ind, reg, acct)
         return found
 
-
     def merchant_by_key(self, merchant_key: bytes | str) -> MerchantRow:
         """The merchant with this pseudonymous key; :class:`NotFound` if none."""
         key = b32(merchant_key, "merchant_key")
@@ -174,9 +178,7 @@ class MerchantStore(StoreBase):
     def merchant_by_id(self, merchant_id: str) -> MerchantRow:
         """The merchant with this platform id; :class:`NotFound` if none."""
         with self._read() as conn:
-            row = conn.execute(
-                sa.select(merchants).where(merchants.c.merchant_id == merchant_id)
-            ).first()
+            row = conn.execute(sa.select(merchants).where(merchants.c.merchant_id == merchant_id)).first()
         if row is None:
             raise NotFound(f"no merchant with id {merchant_id!r}")
         return as_row(MerchantRow, row)

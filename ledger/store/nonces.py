@@ -45,8 +45,6 @@ class SigninNonceStore(StoreBase):
         """Use ``nonce`` up: True for exactly one caller, and only while it is unexpired."""
         with self._write() as conn:
             used = conn.execute(
-                sa.delete(signin_nonces).where(
-                    signin_nonces.c.nonce == nonce, signin_nonces.c.expires_at_ms > ms(now)
-                )
+                sa.delete(signin_nonces).where(signin_nonces.c.nonce == nonce, signin_nonces.c.expires_at_ms > ms(now))
             )
             return used.rowcount == 1

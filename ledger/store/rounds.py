@@ -83,15 +83,12 @@ class RoundStore(StoreBase):
             raise RoundConflict(f"round {round_id} exists with different parameters ({detail})")
         return existing
 
-
     def get_round(self, round_id: int) -> RoundRow:
         """Round ``round_id``; :class:`NotFound` if none."""
         with self._read() as conn:
             return self._require_round(conn, round_id)
 
-    def latest_round(
-        self, segment: Segment | None = None, *, status: RoundStatus | None = None
-    ) -> RoundRow | None:
+    def latest_round(self, segment: Segment | None = None, *, status: RoundStatus | None = None) -> RoundRow | None:
         """The round with the highest id (optionally of one segment / status), or None."""
         found = self.rounds(segment=segment, status=status, limit=1, descending=True)
         return found[0] if found else None
@@ -240,9 +237,7 @@ class RoundStore(StoreBase):
                     copy_decisions(conn, parts(current))
                 else:
                     insert_decisions(conn, parts(current))
-                conn.execute(
-                    sa.insert(round_trees).values(round_id=round_id, leaf_count=n, nodes=nodes)
-                )
+                conn.execute(sa.insert(round_trees).values(round_id=round_id, leaf_count=n, nodes=nodes))
                 conn.execute(ADVANCE_HEADS, {"round_id": round_id})
             except IntegrityError as exc:
                 raise InvalidData(f"round {round_id}: batch violates a constraint: {exc.orig}") from exc
@@ -263,9 +258,7 @@ class RoundStore(StoreBase):
     def tree_nodes(self, round_id: int) -> bytes:
         """The packed node array of a built round; :class:`NotFound` if not built."""
         with self._read() as conn:
-            nodes = conn.execute(
-                sa.select(round_trees.c.nodes).where(round_trees.c.round_id == round_id)
-            ).scalar()
+            nodes = conn.execute(sa.select(round_trees.c.nodes).where(round_trees.c.round_id == round_id)).scalar()
         if nodes is None:
             raise NotFound(f"round {round_id} has no tree (not built)")
         return bytes(nodes)

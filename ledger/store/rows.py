@@ -116,9 +116,7 @@ class DecisionRow:
                 raise InvalidData(f"reason_codes: expected {REASON_CODE_COUNT} integers")
             codes = tuple(codes)
             if len(codes) != REASON_CODE_COUNT:
-                raise InvalidData(
-                    f"reason_codes: expected {REASON_CODE_COUNT} codes, got {len(codes)}"
-                )
+                raise InvalidData(f"reason_codes: expected {REASON_CODE_COUNT} codes, got {len(codes)}")
             setter(self, "reason_codes", codes)
         for name in ("feature_salt", "feature_bytes"):
             value = getattr(self, name)

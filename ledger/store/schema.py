@@ -149,9 +149,7 @@ round_trees = sa.Table(
     sa.Column("leaf_count", sa.Integer(), nullable=False),
     sa.Column("nodes", sa.LargeBinary(), nullable=False),
     sa.PrimaryKeyConstraint("round_id", name="pk_round_trees"),
-    sa.ForeignKeyConstraint(
-        ["round_id"], ["rounds.round_id"], name="fk_round_trees_round_id_rounds"
-    ),
+    sa.ForeignKeyConstraint(["round_id"], ["rounds.round_id"], name="fk_round_trees_round_id_rounds"),
 )
 
 anchors = sa.Table(

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import warnings
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from eth_account.messages import encode_defunct
@@ -21,7 +22,7 @@ DOMAIN = "testserver"  # the Host TestClient sends
 
 
 def iso(ts: datetime) -> str:
-    return ts.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return ts.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def siwe_message(
@@ -34,7 +35,7 @@ def siwe_message(
     issued_at: datetime | None = None,
 ) -> str:
     """A canonical EIP-4361 message, as a wallet would present it."""
-    now = issued_at or datetime.now(timezone.utc)
+    now = issued_at or datetime.now(UTC)
     fields: dict[str, Any] = {
         "domain": domain,
         "address": address,

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from api.routes import growth as growth_route
 from ledger.accounts import DEV_ROLE_INDEX, dev_account
 from ledger.roles import Role
-from sources.synthetic import ScoringSource
 from scoring.growth import GrowthAnalysis
+from sources.synthetic import ScoringSource
 
 A, B = 0, 1  # merchants bound to dev accounts 10 and 11
 
@@ -63,8 +64,13 @@ def test_merchant_a_cannot_get_bs_report(client: Any, auth_header: Any, ledger_e
     assert b["daily"] == expected(B)["daily"] and a["daily"] == expected(A)["daily"]
     assert a["daily"] != b["daily"]
     # nothing in the request can name another merchant: extra parameters are ignored
-    other = _get(client, auth_header(ledger_env.merchant_account(A)), merchant=ledger_env.merchant_id(B),
-                 merchant_id=ledger_env.merchant_id(B), merchantKey="0x" + ledger_env.merchant_key(B).hex())
+    other = _get(
+        client,
+        auth_header(ledger_env.merchant_account(A)),
+        merchant=ledger_env.merchant_id(B),
+        merchant_id=ledger_env.merchant_id(B),
+        merchantKey="0x" + ledger_env.merchant_key(B).hex(),
+    )
     assert other.status_code == 200 and other.json()["daily"] == a["daily"]
 
 

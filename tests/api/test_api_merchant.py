@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -54,7 +54,9 @@ def test_login_staff_account_gets_its_roles(login: Any) -> None:
 
 def _attempt(client: TestClient, account: Any, env: Any, **kwargs: Any) -> Any:
     nonce = client.get("/auth/nonce").json()["nonce"]
-    message = siwe_message(account.address, kwargs.pop("nonce", nonce), chain_id=kwargs.pop("chain_id", _chain_id(env)), **kwargs)
+    message = siwe_message(
+        account.address, kwargs.pop("nonce", nonce), chain_id=kwargs.pop("chain_id", _chain_id(env)), **kwargs
+    )
     return client.post("/auth/login", json={"message": message, "signature": sign(account, message)})
 
 
@@ -65,11 +67,11 @@ def _attempt(client: TestClient, account: Any, env: Any, **kwargs: Any) -> Any:
         ({"chain_id": 1}, 401, "chain_mismatch"),
         ({"nonce": "neverIssued123"}, 401, "invalid_nonce"),
         (
-            {"issued_at": datetime.now(timezone.utc) - timedelta(minutes=10), "expires_in": timedelta(minutes=1)},
+            {"issued_at": datetime.now(UTC) - timedelta(minutes=10), "expires_in": timedelta(minutes=1)},
             401,
             "message_expired",
         ),
-        ({"not_before": datetime.now(timezone.utc) + timedelta(hours=1)}, 401, "message_not_yet_valid"),
+        ({"not_before": datetime.now(UTC) + timedelta(hours=1)}, 401, "message_not_yet_valid"),
     ],
 )
 def test_login_refuses_bad_messages(client: TestClient, ledger_env: Any, kwargs: dict, status: int, code: str) -> None:
@@ -283,7 +285,9 @@ def test_dispute_prepare_sign_relay_and_record(client: TestClient, auth_header: 
 
 @pytest.mark.parametrize("raw", ["0x", "0x00", "0x" + "ff" * 100, "0xabc"])
 def test_dispute_garbage_transactions_are_4xx(client: TestClient, auth_header: Any, ledger_env: Any, raw: str) -> None:
-    response = client.post("/merchant/disputes", json={"signedTransaction": raw}, headers=auth_header(ledger_env.merchant_account(A)))
+    response = client.post(
+        "/merchant/disputes", json={"signedTransaction": raw}, headers=auth_header(ledger_env.merchant_account(A))
+    )
     assert 400 <= response.status_code < 500, response.text
     _error(response)
 
@@ -301,7 +305,12 @@ def test_merchant_cannot_reach_another_merchants_records(client: TestClient, aut
         assert leak not in response.text.lower(), response.request.url
 
     # B's key and id as query parameters are ignored: A's own records come back.
-    for params in ({"merchant_key": key_b}, {"merchantKey": key_b}, {"merchant_id": ledger_env.merchant_id(B)}, {"account": b.address}):
+    for params in (
+        {"merchant_key": key_b},
+        {"merchantKey": key_b},
+        {"merchant_id": ledger_env.merchant_id(B)},
+        {"account": b.address},
+    ):
         for path in ("/merchant/me", "/merchant/history", "/merchant/disputes"):
             response = client.get(path, params=params, headers=header_a)
             assert response.status_code == 200

@@ -18,11 +18,12 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient
 
+from ledger_support import free_port
+
 from api.app import create_app
 from api.deps import ApiConfig
 from credit_ledger.verify_cmd import app as verify_app
 from ledger.bundle import parse_bundle, verify_bundle
-from ledger_support import free_port
 
 ALL_CHECKS = ["format", "leaf_hash", "proof", "round", "chain_id", "contract_code",
               "anchored_root", "block", "versions", "on_chain_verify", "anchor_tx"]  # fmt: skip
@@ -61,7 +62,14 @@ def test_pinned_contract_mismatch_fails(bundle: dict, chain: Any) -> None:
 
 # -- tampering: every field, hypothesis-chosen -----------------------------------------
 
-HEX32_FIELDS = ["leaf.merchant_key", "leaf.feature_commitment", "leaf.prev_leaf_hash", "leafHash", "root", "chain.anchorTx"]
+HEX32_FIELDS = [
+    "leaf.merchant_key",
+    "leaf.feature_commitment",
+    "leaf.prev_leaf_hash",
+    "leafHash",
+    "root",
+    "chain.anchorTx",
+]
 INT_FIELDS = {
     "leaf.round": 64, "leaf.score": 16, "leaf.limit_cny": 32, "leaf.product_mask": 32,
     "leaf.model_version": 32, "leaf.policy_version": 32,
@@ -107,18 +115,28 @@ def tampered(draw: st.DrawFn, original: dict) -> tuple[str, dict]:
         new[i] = draw(st.integers(0, 2**16 - 1).filter(lambda v: v != new[i]))
     elif kind == "contract":
         path = "chain.contract"
-        new = draw(st.binary(min_size=20, max_size=20).map(lambda b: "0x" + b.hex()).filter(lambda a: a != original["chain"]["contract"].lower()))
+        new = draw(
+            st.binary(min_size=20, max_size=20)
+            .map(lambda b: "0x" + b.hex())
+            .filter(lambda a: a != original["chain"]["contract"].lower())
+        )
     else:
         path = "proof"
         proof = list(bundle["proof"])
         op = draw(st.sampled_from(["replace", "drop", "append", "swap"]))
         if op == "replace" and proof:
             i = draw(st.integers(0, len(proof) - 1))
-            proof[i] = "0x" + draw(st.binary(min_size=32, max_size=32).filter(lambda b: "0x" + b.hex() != proof[i])).hex()
+            proof[i] = (
+                "0x" + draw(st.binary(min_size=32, max_size=32).filter(lambda b: "0x" + b.hex() != proof[i])).hex()
+            )
         elif op == "drop" and proof:
             proof.pop(draw(st.integers(0, len(proof) - 1)))
         elif op == "swap" and len(set(proof)) > 1:
-            i, j = draw(st.lists(st.integers(0, len(proof) - 1), min_size=2, max_size=2, unique=True).filter(lambda ij: proof[ij[0]] != proof[ij[1]]))
+            i, j = draw(
+                st.lists(st.integers(0, len(proof) - 1), min_size=2, max_size=2, unique=True).filter(
+                    lambda ij: proof[ij[0]] != proof[ij[1]]
+                )
+            )
             proof[i], proof[j] = proof[j], proof[i]
         else:
             proof.append("0x" + draw(st.binary(min_size=32, max_size=32)).hex())

@@ -9,9 +9,9 @@ import time
 from typing import Any
 
 import httpx
+from ledger_support import free_port, oracle_cli_environment
 
 from api.client import sign_in
-from ledger_support import free_port, oracle_cli_environment
 
 SIGN_INS = 8
 
@@ -19,8 +19,23 @@ SIGN_INS = 8
 def test_two_workers_share_sign_in_nonces(ledger_env: Any) -> None:
     port = free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "credit_ledger.cli", "api", "serve", "--port", str(port), "--workers", "2", "--log-level", "warning"],
-        env=oracle_cli_environment(ledger_env.settings), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "-m",
+            "credit_ledger.cli",
+            "api",
+            "serve",
+            "--port",
+            str(port),
+            "--workers",
+            "2",
+            "--log-level",
+            "warning",
+        ],
+        env=oracle_cli_environment(ledger_env.settings),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     base = f"http://127.0.0.1:{port}"
     try:

@@ -43,10 +43,12 @@ def test_replay_cli_passes_writes_json_and_records(ledger_env, ledger_copy, tmp_
 def test_replay_cli_fails_on_discrepancy(ledger_env, ledger_copy) -> None:  # type: ignore[no-untyped-def]
     r = ledger_env.rounds[1].round_id
     with ledger_copy.store.engine.begin() as conn:
-        conn.execute(sa.update(decisions).where(decisions.c.round_id == r, decisions.c.leaf_index == 0).values(limit_cny=999_000))
+        conn.execute(
+            sa.update(decisions).where(decisions.c.round_id == r, decisions.c.leaf_index == 0).values(limit_cny=999_000)
+        )
     result = runner.invoke(audit_app, ["replay", "--json", "-"], env=_env(ledger_copy, ledger_env))
     assert result.exit_code == 1
-    report = json.loads(result.stdout[result.stdout.index("{"):])
+    report = json.loads(result.stdout[result.stdout.index("{") :])
     failed = [c for c in report["checks"] if not c["ok"]]
     assert [c["name"] for c in failed] == ["store.leaf"]
     assert failed[0]["discrepancies"][0]["field"] == "limit_cny" and failed[0]["discrepancies"][0]["found"] == 999_000

@@ -6,7 +6,7 @@ import datetime as dt
 
 import numpy as np
 
-from audit.replay import _check_hash_chains, _RoundState, AnchorRecord
+from audit.replay import AnchorRecord, _check_hash_chains, _RoundState
 from audit.report import AuditReport
 from audit.rescore import rescore_rows
 from ledger.leaf import ZERO_HASH, DecisionLeaf
@@ -23,11 +23,18 @@ def test_rescore_rows_matches_rescore_feature_bytes(ledger_env) -> None:  # type
     assert got.schema_ok.all()
     scored = 0
     for i, d in enumerate(rows):
-        assert got.row(i) == {"score": d.score, "limit_cny": d.limit_cny, "product_mask": d.product_mask, "reason_codes": d.reason_codes}
+        assert got.row(i) == {
+            "score": d.score,
+            "limit_cny": d.limit_cny,
+            "product_mask": d.product_mask,
+            "reason_codes": d.reason_codes,
+        }
         if d.status == "scored":
             scored += 1
             assert rescore_feature_bytes(source.artifact, source.policy, d.feature_bytes, as_of) == (
-                int(got.score[i]), int(got.limit_cny[i]), int(got.product_mask[i])
+                int(got.score[i]),
+                int(got.limit_cny[i]),
+                int(got.product_mask[i]),
             )
     assert scored > len(rows) // 2
     # a foreign schema is flagged, not mis-scored

@@ -41,8 +41,9 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -80,14 +81,22 @@ def ganache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     log_path = tmp_path_factory.mktemp("ganache") / "ganache.log"
     command = [
         str(GANACHE),
-        "--server.host", "127.0.0.1",
-        "--server.port", str(port),
-        "--wallet.mnemonic", DEV_MNEMONIC,
-        "--wallet.totalAccounts", "20",
-        "--chain.chainId", str(GANACHE_CHAIN_ID),
-        "--chain.hardfork", "shanghai",
-        "--miner.defaultGasPrice", str(GAS_PRICE_WEI),
-        "--miner.blockGasLimit", "30000000",
+        "--server.host",
+        "127.0.0.1",
+        "--server.port",
+        str(port),
+        "--wallet.mnemonic",
+        DEV_MNEMONIC,
+        "--wallet.totalAccounts",
+        "20",
+        "--chain.chainId",
+        str(GANACHE_CHAIN_ID),
+        "--chain.hardfork",
+        "shanghai",
+        "--miner.defaultGasPrice",
+        str(GAS_PRICE_WEI),
+        "--miner.blockGasLimit",
+        "30000000",
         "--logging.quiet",
     ]
     log = log_path.open("wb")
@@ -183,8 +192,12 @@ def test_full_flow_on_ganache(ganache: str, tmp_path: Path) -> None:
     assert reused_again is True
 
     model_version = publish_model(
-        contracts, accounts[Role.MODEL_ADMIN], "merchant",
-        keccak256(b"ganache model artifact"), keccak256(b"feature schema v1"), "file://model.json",
+        contracts,
+        accounts[Role.MODEL_ADMIN],
+        "merchant",
+        keccak256(b"ganache model artifact"),
+        keccak256(b"feature schema v1"),
+        "file://model.json",
     )
     assert contracts.models.functions.isActive(model_version).call()
 
@@ -226,7 +239,9 @@ def test_full_flow_on_ganache(ganache: str, tmp_path: Path) -> None:
     tree = MerkleTree.build([leaf.leaf_hash() for leaf in leaves])
     content_hash = keccak256(b"canonical batch file")
     receipt = chain.send(
-        contracts.ledger.functions.anchorBatch(round_, tree.root, len(leaves), model_version, policy_version, content_hash),
+        contracts.ledger.functions.anchorBatch(
+            round_, tree.root, len(leaves), model_version, policy_version, content_hash
+        ),
         accounts.oracle,
     )
     (event,) = contracts.ledger.events.BatchAnchored().process_receipt(receipt)
@@ -237,9 +252,16 @@ def test_full_flow_on_ganache(ganache: str, tmp_path: Path) -> None:
     # On-chain leaf hashing agrees with ledger.leaf, and a proof verifies.
     i = 3
     leaf_tuple = (
-        leaves[i].merchant_key, leaves[i].round, leaves[i].score, leaves[i].limit_cny, leaves[i].product_mask,
-        list(leaves[i].reason_codes), leaves[i].model_version, leaves[i].policy_version,
-        leaves[i].feature_commitment, leaves[i].prev_leaf_hash,
+        leaves[i].merchant_key,
+        leaves[i].round,
+        leaves[i].score,
+        leaves[i].limit_cny,
+        leaves[i].product_mask,
+        list(leaves[i].reason_codes),
+        leaves[i].model_version,
+        leaves[i].policy_version,
+        leaves[i].feature_commitment,
+        leaves[i].prev_leaf_hash,
     )
     assert bytes(contracts.ledger.functions.leafHash(leaf_tuple).call()) == leaves[i].leaf_hash()
     assert contracts.ledger.functions.verifyDecision(leaf_tuple, tree.proof(i)).call() is True
@@ -248,13 +270,17 @@ def test_full_flow_on_ganache(ganache: str, tmp_path: Path) -> None:
     # A second anchor of the same round reverts with the stored root in the error.
     with pytest.raises(TransactionReverted) as again:
         chain.send(
-            contracts.ledger.functions.anchorBatch(round_, keccak256(b"other"), 1, model_version, policy_version, content_hash),
+            contracts.ledger.functions.anchorBatch(
+                round_, keccak256(b"other"), 1, model_version, policy_version, content_hash
+            ),
             accounts.oracle,
         )
     _assert_revert(chain, again.value, "RoundAlreadyAnchored", (round_, tree.root))
     name, args = _ganache_revert(
         chain,
-        contracts.ledger.functions.anchorBatch(round_, keccak256(b"other"), 1, model_version, policy_version, content_hash),
+        contracts.ledger.functions.anchorBatch(
+            round_, keccak256(b"other"), 1, model_version, policy_version, content_hash
+        ),
         accounts.oracle.address,
     )
     assert (name, args) == ("RoundAlreadyAnchored", (round_, tree.root))

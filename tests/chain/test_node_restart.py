@@ -12,8 +12,8 @@ import os
 import signal
 import socket
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -45,23 +45,39 @@ def node(tmp_path: Path) -> Iterator[LocalNode]:
         local.stop()
 
 
-def _anchor_one_round(chain: Chain, accounts: RoleAccounts, book: AddressBook, round_: int) -> tuple[LedgerContracts, bytes]:
+def _anchor_one_round(
+    chain: Chain, accounts: RoleAccounts, book: AddressBook, round_: int
+) -> tuple[LedgerContracts, bytes]:
     contracts, reused = deploy(chain, accounts, book, policy_delay_seconds=POLICY_DELAY)
     assert reused is False
     model = publish_model(
         contracts, accounts[Role.MODEL_ADMIN], "merchant", keccak256(b"restart model"), keccak256(b"schema"), "file://m"
     )
-    activation = propose_policy(contracts, accounts[Role.POLICY_ADMIN], "merchant", keccak256(b"restart policy"), "file://p", "t")
+    activation = propose_policy(
+        contracts, accounts[Role.POLICY_ADMIN], "merchant", keccak256(b"restart policy"), "file://p", "t"
+    )
     chain.advance_time(POLICY_DELAY + 1)
     execute_policy(contracts, accounts.admin, activation.version)
     leaves = [
-        DecisionLeaf(keccak256(bytes([i])), round_, 700, 5000, 1, (0, 0, 0, 0), model, activation.version,
-                     keccak256(b"f" + bytes([i])), bytes(32))
+        DecisionLeaf(
+            keccak256(bytes([i])),
+            round_,
+            700,
+            5000,
+            1,
+            (0, 0, 0, 0),
+            model,
+            activation.version,
+            keccak256(b"f" + bytes([i])),
+            bytes(32),
+        )
         for i in range(3)
     ]
     tree = MerkleTree.build([leaf.leaf_hash() for leaf in leaves])
     chain.send(
-        contracts.ledger.functions.anchorBatch(round_, tree.root, len(leaves), model, activation.version, keccak256(b"c")),
+        contracts.ledger.functions.anchorBatch(
+            round_, tree.root, len(leaves), model, activation.version, keccak256(b"c")
+        ),
         accounts.oracle,
     )
     assert bytes(contracts.ledger.functions.batch(round_).call()[0]) == tree.root

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from contracts_support import Env, deploy_env
+
 from ledger.accounts import RoleAccounts
 from ledger.chain import Chain
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import itertools
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 from eth_account import Account
@@ -125,7 +126,9 @@ def leaf_tuple(leaf: DecisionLeaf) -> tuple:
     return leaf.to_abi_tuple()
 
 
-def make_leaf(merchant_key: bytes, round_: int, model_version: int = 1, policy_version: int = 1, **kw: Any) -> DecisionLeaf:
+def make_leaf(
+    merchant_key: bytes, round_: int, model_version: int = 1, policy_version: int = 1, **kw: Any
+) -> DecisionLeaf:
     fields = dict(
         merchant_key=merchant_key,
         round=round_,
@@ -225,7 +228,9 @@ class Env:
     def active_policy(self, segment: int = SEG_MERCHANT) -> int:
         return self.call(self.policies.functions.activePolicy(segment))
 
-    def propose_policy(self, segment: int = SEG_MERCHANT, params_hash: bytes | None = None, reason: str = "tune") -> int:
+    def propose_policy(
+        self, segment: int = SEG_MERCHANT, params_hash: bytes | None = None, reason: str = "tune"
+    ) -> int:
         fn = self.policies.functions.proposePolicy(segment, params_hash or fresh_hash(), "ipfs://policy", reason)
         version = self.call(self.policies.functions.policyCount()) + 1
         self.send(fn, self.policy_admin)
@@ -252,7 +257,9 @@ class Env:
         return self.execute(op)
 
     # -- batches ---------------------------------------------------------------
-    def anchor(self, root: bytes, count: int = 1, segment: int = SEG_MERCHANT, round_: int | None = None) -> tuple[int, Any]:
+    def anchor(
+        self, root: bytes, count: int = 1, segment: int = SEG_MERCHANT, round_: int | None = None
+    ) -> tuple[int, Any]:
         round_ = self.next_round() if round_ is None else round_
         receipt = self.send(
             self.ledger.functions.anchorBatch(

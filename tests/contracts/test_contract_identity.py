@@ -48,8 +48,11 @@ def test_register_errors(env: Env) -> None:
         env.chain, f.register(key, fresh_address(), KIND_MERCHANT), env.registrar, "MerchantAlreadyRegistered", key
     )
     expect_revert(
-        env.chain, f.register(fresh_hash(), merchant.address, KIND_MERCHANT), env.registrar,
-        "AccountAlreadyBound", merchant.address,
+        env.chain,
+        f.register(fresh_hash(), merchant.address, KIND_MERCHANT),
+        env.registrar,
+        "AccountAlreadyBound",
+        merchant.address,
     )
 
 
@@ -87,7 +90,9 @@ def test_rotate_by_merchant(env: Env) -> None:
     assert env.call(f.keyOf(new.address)) == key
     assert env.call(f.keyOf(merchant.address)) == ZERO32
     # the old account lost its power
-    expect_revert(env.chain, f.rotateAccount(key, fresh_address()), merchant, "NotRegistrarOrMerchant", merchant.address)
+    expect_revert(
+        env.chain, f.rotateAccount(key, fresh_address()), merchant, "NotRegistrarOrMerchant", merchant.address
+    )
     # the old account is free to be bound again
     other = fresh_hash()
     env.send(f.register(other, merchant.address, KIND_MERCHANT), env.registrar)
@@ -105,7 +110,9 @@ def test_rotate_by_registrar_and_errors(env: Env) -> None:
     expect_revert(env.chain, f.rotateAccount(key, fresh_address()), other, "NotRegistrarOrMerchant", other.address)
     new = fresh_address()
     receipt = env.send(f.rotateAccount(key, new), env.registrar)
-    assert_event(env.identities, receipt, "AccountRotated", merchantKey=key, oldAccount=merchant.address, newAccount=new)
+    assert_event(
+        env.identities, receipt, "AccountRotated", merchantKey=key, oldAccount=merchant.address, newAccount=new
+    )
 
 
 def test_suspended_merchant_cannot_rotate_itself_but_registrar_can(env: Env) -> None:

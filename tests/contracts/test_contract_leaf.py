@@ -6,17 +6,15 @@ from __future__ import annotations
 import os
 import re
 
+from contracts_support import SEG_MERCHANT, Env, fresh_hash, leaf_tuple, make_leaf
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from contracts_support import SEG_MERCHANT, Env, fresh_hash, leaf_tuple, make_leaf
 from ledger.keccak import keccak256
 from ledger.leaf import LEAF_ENCODING, LEAF_FIELDS, DecisionLeaf, leaf_hash
 from ledger.merkle import MerkleTree, hash_pair
 
-CHAIN_SETTINGS = settings(
-    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+CHAIN_SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 b32 = st.binary(min_size=32, max_size=32)
 
@@ -96,15 +94,31 @@ def test_verify_decision_accepts_merkle_proofs_and_rejects_altered(env: Env, bat
 
 def _with_round(leaf: DecisionLeaf, round_: int) -> DecisionLeaf:
     return DecisionLeaf(
-        leaf.merchant_key, round_, leaf.score, leaf.limit_cny, leaf.product_mask, leaf.reason_codes,
-        leaf.model_version, leaf.policy_version, leaf.feature_commitment, leaf.prev_leaf_hash,
+        leaf.merchant_key,
+        round_,
+        leaf.score,
+        leaf.limit_cny,
+        leaf.product_mask,
+        leaf.reason_codes,
+        leaf.model_version,
+        leaf.policy_version,
+        leaf.feature_commitment,
+        leaf.prev_leaf_hash,
     )
 
 
 def _with_score(leaf: DecisionLeaf, score: int) -> DecisionLeaf:
     return DecisionLeaf(
-        leaf.merchant_key, leaf.round, score, leaf.limit_cny, leaf.product_mask, leaf.reason_codes,
-        leaf.model_version, leaf.policy_version, leaf.feature_commitment, leaf.prev_leaf_hash,
+        leaf.merchant_key,
+        leaf.round,
+        score,
+        leaf.limit_cny,
+        leaf.product_mask,
+        leaf.reason_codes,
+        leaf.model_version,
+        leaf.policy_version,
+        leaf.feature_commitment,
+        leaf.prev_leaf_hash,
     )
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from contracts_support import (
     D_OPEN,
     D_REJECTED,
@@ -18,6 +17,7 @@ from contracts_support import (
     leaf_tuple,
     make_leaf,
 )
+
 from ledger.chain import TransactionReverted
 from ledger.leaf import leaf_hash
 
@@ -41,12 +41,25 @@ def test_anchor_batch_stores_and_emits(env: Env) -> None:
     assert env.call(f.isAnchored(round_)) is False
     receipt = env.send(_anchor_fn(env, round_, root, 1234, model, policy, content), env.oracle)
     assert_event(
-        env.ledger, receipt, "BatchAnchored",
-        round=round_, root=root, decisionCount=1234, modelVersion=model, policyVersion=policy, contentHash=content,
+        env.ledger,
+        receipt,
+        "BatchAnchored",
+        round=round_,
+        root=root,
+        decisionCount=1234,
+        modelVersion=model,
+        policyVersion=policy,
+        contentHash=content,
     )
     block = env.chain.w3.eth.get_block(receipt["blockNumber"])
     assert tuple(env.call(f.batch(round_))) == (
-        root, 1234, model, policy, content, block["timestamp"], receipt["blockNumber"]
+        root,
+        1234,
+        model,
+        policy,
+        content,
+        block["timestamp"],
+        receipt["blockNumber"],
     )
     assert env.call(f.isAnchored(round_)) is True
     assert env.call(f.roundCount()) == count_before + 1
@@ -129,8 +142,9 @@ def test_verify_decision(env: Env) -> None:
         assert env.call(f.verifyLeafHash(r, leaf_hash(leaf), proof)) is True
     # another leaf's proof, an altered leaf, an altered proof all fail
     assert env.call(f.verifyDecision(leaf_tuple(leaves[0]), tree.proof(1))) is False
-    altered = make_leaf(leaves[0].merchant_key, r, score=leaves[0].score + 1,
-                        feature_commitment=leaves[0].feature_commitment)
+    altered = make_leaf(
+        leaves[0].merchant_key, r, score=leaves[0].score + 1, feature_commitment=leaves[0].feature_commitment
+    )
     assert env.call(f.verifyDecision(leaf_tuple(altered), tree.proof(0))) is False
     bad = list(tree.proof(0))
     bad[0] = bytes([bad[0][0] ^ 1]) + bad[0][1:]
@@ -157,14 +171,28 @@ def test_file_and_resolve_dispute(env: Env) -> None:
     expected_id = env.call(f.disputeCount()) + 1
     receipt = env.send(f.fileDispute(leaf_tuple(leaf), proof, "my orders were undercounted"), merchant)
     assert_event(
-        env.ledger, receipt, "DisputeFiled",
-        disputeId=expected_id, merchantKey=key, round=leaf.round, leafHash=h, reason="my orders were undercounted",
+        env.ledger,
+        receipt,
+        "DisputeFiled",
+        disputeId=expected_id,
+        merchantKey=key,
+        round=leaf.round,
+        leafHash=h,
+        reason="my orders were undercounted",
     )
     assert env.call(f.disputeCount()) == expected_id
     assert env.call(f.openDisputeOf(h)) == expected_id
     filed_at = env.chain.w3.eth.get_block(receipt["blockNumber"])["timestamp"]
     assert tuple(env.call(f.dispute(expected_id))) == (
-        key, h, leaf.round, merchant.address, D_OPEN, filed_at, 0, "my orders were undercounted", ""
+        key,
+        h,
+        leaf.round,
+        merchant.address,
+        D_OPEN,
+        filed_at,
+        0,
+        "my orders were undercounted",
+        "",
     )
     # one open dispute per leaf
     expect_revert(env.chain, f.fileDispute(leaf_tuple(leaf), proof, "again"), merchant, "DisputeAlreadyOpen", h)
@@ -198,8 +226,12 @@ def test_dispute_errors(env: Env) -> None:
     # an unregistered key: nobody is its account
     ghost = make_leaf(fresh_hash(), leaf.round)
     expect_revert(
-        env.chain, f.fileDispute(leaf_tuple(ghost), [], "x"), env.stranger, "NotMerchantAccount",
-        env.stranger.address, ghost.merchant_key,
+        env.chain,
+        f.fileDispute(leaf_tuple(ghost), [], "x"),
+        env.stranger,
+        "NotMerchantAccount",
+        env.stranger.address,
+        ghost.merchant_key,
     )
     # bad proof, altered leaf, unknown round
     expect_revert(env.chain, f.fileDispute(leaf_tuple(leaf), proof[1:], "x"), merchant, "InvalidProof")
@@ -245,8 +277,14 @@ def test_record_audit(env: Env) -> None:
     n = env.call(f.auditCount())
     receipt = env.send(f.recordAudit(3, 9, report, "ipfs://audit/1"), env.auditor)
     assert_event(
-        env.ledger, receipt, "AuditRecorded",
-        auditor=env.auditor.address, fromRound=3, toRound=9, reportHash=report, uri="ipfs://audit/1",
+        env.ledger,
+        receipt,
+        "AuditRecorded",
+        auditor=env.auditor.address,
+        fromRound=3,
+        toRound=9,
+        reportHash=report,
+        uri="ipfs://audit/1",
     )
     assert env.call(f.auditCount()) == n + 1
     ts = env.chain.w3.eth.get_block(receipt["blockNumber"])["timestamp"]

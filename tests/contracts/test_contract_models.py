@@ -31,8 +31,13 @@ def test_register_model(env: Env) -> None:
     version, artifact, schema, receipt = _register(env, SEG_FARMER)
     assert version == before + 1 == env.call(f.modelCount())
     assert_event(
-        env.models, receipt, "ModelRegistered",
-        version=version, segment=SEG_FARMER, artifactHash=artifact, featureSchemaHash=schema,
+        env.models,
+        receipt,
+        "ModelRegistered",
+        version=version,
+        segment=SEG_FARMER,
+        artifactHash=artifact,
+        featureSchemaHash=schema,
         metadataURI="ipfs://model/x",
     )
     m = env.call(f.model(version))
@@ -115,7 +120,12 @@ def test_retire(env: Env) -> None:
 def test_activate_active_is_invalid(env: Env) -> None:
     active = env.active_model(SEG_MERCHANT)
     expect_revert(
-        env.chain, env.models.functions.activateModel(active), env.model_admin, "InvalidModelStatus", active, MODEL_ACTIVE
+        env.chain,
+        env.models.functions.activateModel(active),
+        env.model_admin,
+        "InvalidModelStatus",
+        active,
+        MODEL_ACTIVE,
     )
 
 
@@ -126,8 +136,9 @@ def test_unknown_model_errors(env: Env) -> None:
         expect_revert(env.chain, f.activateModel(version), env.model_admin, "UnknownModel", version)
         expect_revert(env.chain, f.retireModel(version), env.model_admin, "UnknownModel", version)
         assert env.call(f.isActive(version)) is False
-    from ledger.chain import TransactionReverted
     import pytest
+
+    from ledger.chain import TransactionReverted
 
     for view in (f.model, f.segmentOf):
         with pytest.raises(TransactionReverted) as info:

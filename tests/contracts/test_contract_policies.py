@@ -4,7 +4,6 @@ the delay itself; every error and event."""
 from __future__ import annotations
 
 import pytest
-
 from contracts_support import (
     POL_ACTIVE,
     POL_CANCELLED,
@@ -20,6 +19,7 @@ from contracts_support import (
     expect_revert,
     fresh_hash,
 )
+
 from ledger.chain import TransactionReverted
 
 
@@ -35,14 +35,26 @@ def test_propose_records_old_and_new_hash(env: Env) -> None:
     version = env.call(f.policyCount()) + 1
     receipt = env.send(f.proposePolicy(SEG_MERCHANT, new_hash, "ipfs://p", "raise farmer cut-off"), env.policy_admin)
     assert_event(
-        env.policies, receipt, "PolicyProposed",
-        version=version, segment=SEG_MERCHANT, oldHash=old_hash, newHash=new_hash, uri="ipfs://p",
+        env.policies,
+        receipt,
+        "PolicyProposed",
+        version=version,
+        segment=SEG_MERCHANT,
+        oldHash=old_hash,
+        newHash=new_hash,
+        uri="ipfs://p",
         reason="raise farmer cut-off",
     )
     assert env.call(f.policyCount()) == version
     block = env.chain.w3.eth.get_block(receipt["blockNumber"])
     assert tuple(env.call(f.policy(version))) == (
-        SEG_MERCHANT, POL_PROPOSED, new_hash, "ipfs://p", "raise farmer cut-off", block["timestamp"], 0
+        SEG_MERCHANT,
+        POL_PROPOSED,
+        new_hash,
+        "ipfs://p",
+        "raise farmer cut-off",
+        block["timestamp"],
+        0,
     )
     assert env.call(f.isActive(version)) is False
     assert env.active_policy(SEG_MERCHANT) == active  # nothing changes before the timelock acts
@@ -66,14 +78,22 @@ def test_activation_waits_for_the_timelock_delay(env: Env) -> None:
     # a shorter delay than the minimum cannot even be scheduled
     target, value, data, pred, salt = op
     expect_revert(
-        env.chain, env.timelock.functions.schedule(target, value, data, pred, salt, POLICY_DELAY - 1),
-        env.policy_admin, "TimelockInsufficientDelay", POLICY_DELAY - 1, POLICY_DELAY,
+        env.chain,
+        env.timelock.functions.schedule(target, value, data, pred, salt, POLICY_DELAY - 1),
+        env.policy_admin,
+        "TimelockInsufficientDelay",
+        POLICY_DELAY - 1,
+        POLICY_DELAY,
     )
     env.schedule(op)
     # before the delay: TimelockController's own error (expected state: Ready = 1 << 2)
     expect_revert(
-        env.chain, env.timelock.functions.execute(*op), env.stranger,
-        "TimelockUnexpectedOperationState", op_id, (1 << 2).to_bytes(32, "big"),
+        env.chain,
+        env.timelock.functions.execute(*op),
+        env.stranger,
+        "TimelockUnexpectedOperationState",
+        op_id,
+        (1 << 2).to_bytes(32, "big"),
     )
     env.chain.advance_time(POLICY_DELAY // 2)
     expect_revert(env.chain, env.timelock.functions.execute(*op), env.stranger, "TimelockUnexpectedOperationState")
@@ -84,7 +104,13 @@ def test_activation_waits_for_the_timelock_delay(env: Env) -> None:
         ("PolicySuperseded", {"version": previous, "segment": SEG_FARMER, "supersededBy": version}),
         (
             "PolicyActivated",
-            {"version": version, "segment": SEG_FARMER, "oldHash": old_hash, "newHash": new_hash, "reason": "drought relief"},
+            {
+                "version": version,
+                "segment": SEG_FARMER,
+                "oldHash": old_hash,
+                "newHash": new_hash,
+                "reason": "drought relief",
+            },
         ),
     ]
     assert env.active_policy(SEG_FARMER) == version
@@ -109,7 +135,9 @@ def test_activate_errors_through_the_timelock(env: Env) -> None:
     op = env.activation_op(active)
     env.schedule(op)
     env.chain.advance_time(POLICY_DELAY + 1)
-    expect_revert(env.chain, env.timelock.functions.execute(*op), env.stranger, "InvalidPolicyStatus", active, POL_ACTIVE)
+    expect_revert(
+        env.chain, env.timelock.functions.execute(*op), env.stranger, "InvalidPolicyStatus", active, POL_ACTIVE
+    )
 
 
 def test_cancelled_policy_cannot_be_activated(env: Env) -> None:
@@ -173,8 +201,12 @@ def test_update_delay_only_through_the_timelock(env: Env) -> None:
     version = env.propose_policy(SEG_MERCHANT)
     target, value, data2, pred, salt = env.activation_op(version)
     expect_revert(
-        env.chain, tl.schedule(target, value, data2, pred, salt, POLICY_DELAY), env.policy_admin,
-        "TimelockInsufficientDelay", POLICY_DELAY, 2 * POLICY_DELAY,
+        env.chain,
+        tl.schedule(target, value, data2, pred, salt, POLICY_DELAY),
+        env.policy_admin,
+        "TimelockInsufficientDelay",
+        POLICY_DELAY,
+        2 * POLICY_DELAY,
     )
     # restore the module's delay, again only through the timelock
     data = bytes.fromhex(env.timelock.encode_abi("updateDelay", args=[POLICY_DELAY])[2:])

@@ -4,17 +4,15 @@ caller reverts with AccessControlUnauthorizedAccount or the contract's own error
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pytest
-
 from contracts_support import (
     CALLERS,
     POLICY_DELAY,
-    ROLE_LABELS,
     SEG_FARMER,
     SEG_MERCHANT,
-    ZERO32,
     ZERO_ADDRESS,
     Env,
     expect_revert,
@@ -23,6 +21,7 @@ from contracts_support import (
     leaf_tuple,
     make_leaf,
 )
+
 from ledger.chain import TransactionReverted
 from ledger.keccak import keccak256
 from ledger.roles import ROLE_HOME, Role
@@ -298,14 +297,18 @@ def test_renounce_role_needs_own_confirmation(env: Env, name: str) -> None:
     holder = env.funded_account()
     env.send(contract.functions.grantRole(Role.REGULATOR.id, holder.address), env.admin)
     expect_revert(
-        env.chain, contract.functions.renounceRole(Role.REGULATOR.id, env.stranger.address), holder,
+        env.chain,
+        contract.functions.renounceRole(Role.REGULATOR.id, env.stranger.address),
+        holder,
         "AccessControlBadConfirmation",
     )
     receipt = env.send(contract.functions.renounceRole(Role.REGULATOR.id, holder.address), holder)
     assert not env.call(contract.functions.hasRole(Role.REGULATOR.id, holder.address))
     from contracts_support import assert_event
 
-    assert_event(contract, receipt, "RoleRevoked", role=Role.REGULATOR.id, account=holder.address, sender=holder.address)
+    assert_event(
+        contract, receipt, "RoleRevoked", role=Role.REGULATOR.id, account=holder.address, sender=holder.address
+    )
 
 
 def test_grant_and_revoke_emit_events(env: Env) -> None:

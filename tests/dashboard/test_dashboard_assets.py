@@ -30,13 +30,19 @@ def test_page_and_own_assets(client: TestClient) -> None:
     assert page.headers["content-type"].startswith("text/html")
     assert "default-src 'self'" in page.headers["content-security-policy"]
     assert '<html lang="zh-CN">' in page.text
-    for src in ("/dashboard/vendor/ethers.umd.min.js", "/dashboard/vendor/echarts.min.js", "/dashboard/assets/dashboard.js"):
+    for src in (
+        "/dashboard/vendor/ethers.umd.min.js",
+        "/dashboard/vendor/echarts.min.js",
+        "/dashboard/assets/dashboard.js",
+    ):
         assert f'src="{src}"' in page.text
     assert client.get("/dashboard/assets/dashboard.css").headers["content-type"].startswith("text/css")
     assert client.get("/dashboard/", follow_redirects=False).headers["location"] == "/dashboard"
 
 
-@pytest.mark.parametrize("path", ["/dashboard/assets/index.py", "/dashboard/assets/..%2F__init__.py", "/dashboard/vendor/react.js"])
+@pytest.mark.parametrize(
+    "path", ["/dashboard/assets/index.py", "/dashboard/assets/..%2F__init__.py", "/dashboard/vendor/react.js"]
+)
 def test_only_listed_files_are_served(client: TestClient, path: str) -> None:
     response = client.get(path)
     assert response.status_code == 404

@@ -13,15 +13,16 @@ from __future__ import annotations
 import re
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import httpx
 import pytest
 import sqlalchemy as sa
+from ledger_support import LedgerEnv, free_port, make_ledger_env
 
 from ledger.node import LocalNode
-from ledger_support import LedgerEnv, free_port, make_ledger_env
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -70,7 +71,9 @@ def base_url(env: LedgerEnv) -> Iterator[str]:
         mp.setenv("CREDIT_LEDGER_PLATFORM_MERCHANTS", str(MERCHANTS))
         port = free_port()
         server = uvicorn.Server(
-            uvicorn.Config(create_app(env.settings, ApiConfig()), host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+            uvicorn.Config(
+                create_app(env.settings, ApiConfig()), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
+            )
         )
         thread = threading.Thread(target=server.run, name="dashboard-uvicorn", daemon=True)
         thread.start()
@@ -100,7 +103,10 @@ class PageWatch:
         page.on("console", lambda m: self.errors.append(f"console.{m.type}: {m.text}") if m.type == "error" else None)
         page.on("pageerror", lambda e: self.errors.append(f"pageerror: {e}"))
         page.on("requestfailed", lambda r: self.errors.append(f"request failed: {r.url} {r.failure}"))
-        page.on("request", lambda r: None if r.url.startswith((base_url + "/", "data:", "blob:")) else self.foreign.append(r.url))
+        page.on(
+            "request",
+            lambda r: None if r.url.startswith((base_url + "/", "data:", "blob:")) else self.foreign.append(r.url),
+        )
 
     def assert_clean(self) -> None:
         assert not self.errors, self.errors
@@ -161,7 +167,11 @@ def test_dashboard_assets_are_local(base_url: str) -> None:
     csp = page.headers["content-security-policy"]
     assert "script-src 'self'" in csp and "connect-src 'self'" in csp
     assert not re.search(r"""(src|href)=["'](https?:)?//""", page.text), "the page names an off-machine URL"
-    for path in ("/dashboard/vendor/echarts.min.js", "/dashboard/vendor/ethers.umd.min.js", "/dashboard/assets/dashboard.js"):
+    for path in (
+        "/dashboard/vendor/echarts.min.js",
+        "/dashboard/vendor/ethers.umd.min.js",
+        "/dashboard/assets/dashboard.js",
+    ):
         asset = httpx.get(base_url + path)
         assert asset.status_code == 200 and "javascript" in asset.headers["content-type"], path
     assert httpx.get(base_url + "/dashboard/vendor/lodash.js").status_code == 404
@@ -298,8 +308,11 @@ def test_dashboard_browser_wallet_sign_in_and_growth_failure(browser: Any, base_
     )
     page.route(
         "**/merchant/growth*",
-        lambda route: route.fulfill(status=500, content_type="application/json",
-                                    body='{"error": {"code": "internal_error", "message": "internal server error"}}'),
+        lambda route: route.fulfill(
+            status=500,
+            content_type="application/json",
+            body='{"error": {"code": "internal_error", "message": "internal server error"}}',
+        ),
     )
     page.goto(base_url + "/dashboard")
     page.wait_for_selector("#wallet-signin:not([disabled])")

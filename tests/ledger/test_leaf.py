@@ -76,9 +76,7 @@ def sample_kwargs() -> dict[str, Any]:
 
 
 def abi_values(leaf: DecisionLeaf) -> list[Any]:
-    return [
-        getattr(leaf, f) if f != "reason_codes" else list(leaf.reason_codes) for f in LEAF_FIELDS
-    ]
+    return [getattr(leaf, f) if f != "reason_codes" else list(leaf.reason_codes) for f in LEAF_FIELDS]
 
 
 # -- layout -----------------------------------------------------------------------
@@ -93,10 +91,7 @@ def test_layout_is_consistent() -> None:
 
 def test_keccak_known_vectors() -> None:
     assert KECCAK_EMPTY.hex() == "c5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470"
-    assert (
-        keccak256(b"abc").hex()
-        == "4e03657aea45a94fc7d47ba826c8d667c0d1e6e33a64a036ec44f58fa12d6c45"
-    )
+    assert keccak256(b"abc").hex() == "4e03657aea45a94fc7d47ba826c8d667c0d1e6e33a64a036ec44f58fa12d6c45"
     assert keccak256_any(bytearray(b"abc")) == keccak256(b"abc")
 
 
@@ -145,9 +140,7 @@ def test_decode_rejects_dirty_padding_and_length() -> None:
 )
 def test_out_of_range_ints_rejected(field: str, big_or_negative: int, data: st.DataObject) -> None:
     bits = UINT_BITS[field]
-    value = data.draw(
-        st.one_of(st.just(big_or_negative), st.integers(min_value=1 << bits, max_value=1 << 70))
-    )
+    value = data.draw(st.one_of(st.just(big_or_negative), st.integers(min_value=1 << bits, max_value=1 << 70)))
     kwargs = sample_kwargs() | {field: value}
     with pytest.raises(LeafError, match=f"^{field}:"):
         DecisionLeaf(**kwargs)

@@ -80,10 +80,7 @@ def cross_check() -> list[tuple[list[DecisionLeaf], MerkleTree, dict[str, Any], 
     dumps = [dump(tree, leaves) for tree, leaves in zip(trees, cases)]
     payload = {
         "encoding": list(LEAF_ENCODING),
-        "cases": [
-            {"values": [lf.to_values() for lf in leaves], "dump": d}
-            for leaves, d in zip(cases, dumps)
-        ],
+        "cases": [{"values": [lf.to_values() for lf in leaves], "dump": d} for leaves, d in zip(cases, dumps)],
     }
     results = run_node(payload)
     assert len(results) == len(cases)

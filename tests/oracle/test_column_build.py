@@ -8,9 +8,9 @@ import random
 
 import pytest
 
+from ledger import batchfile
 from ledger.identity import Pseudonymizer, feature_commitment, feature_commitments
 from ledger.leaf import DecisionLeaf, LeafColumns, LeafError, encode, encode_columns, leaf_hash
-from ledger import batchfile
 from oracle.service import RoundStages
 from sources.records import DecisionColumns, ScoredDecision, ScoredRound
 
@@ -21,8 +21,15 @@ def _leaves(n: int, seed: int = 1, round_id: int = 9) -> list[DecisionLeaf]:
     edge = [0, 65535]
     return [
         DecisionLeaf(
-            rb(), round_id, rng.choice(edge + [rng.randint(0, 65535)]), rng.choice([0, 2**32 - 1, rng.randint(0, 2**32 - 1)]),
-            rng.randint(0, 7), tuple(rng.randint(0, 65535) for _ in range(4)), 3, 2**32 - 1, rb(),
+            rb(),
+            round_id,
+            rng.choice(edge + [rng.randint(0, 65535)]),
+            rng.choice([0, 2**32 - 1, rng.randint(0, 2**32 - 1)]),
+            rng.randint(0, 7),
+            tuple(rng.randint(0, 65535) for _ in range(4)),
+            3,
+            2**32 - 1,
+            rb(),
             bytes(32) if i % 3 == 0 else rb(),
         )
         for i in range(n)
@@ -40,8 +47,21 @@ def test_leaf_columns_match_per_leaf_functions() -> None:
 
 def test_leaf_columns_validate() -> None:
     cols = LeafColumns.from_leaves(_leaves(5))
-    fields = {f: getattr(cols, f) for f in ("merchant_key", "round", "score", "limit_cny", "product_mask", "reason_codes",
-                                             "model_version", "policy_version", "feature_commitment", "prev_leaf_hash")}
+    fields = {
+        f: getattr(cols, f)
+        for f in (
+            "merchant_key",
+            "round",
+            "score",
+            "limit_cny",
+            "product_mask",
+            "reason_codes",
+            "model_version",
+            "policy_version",
+            "feature_commitment",
+            "prev_leaf_hash",
+        )
+    }
     bad = [
         {"merchant_key": [b"x" * 31] + list(cols.merchant_key[1:])},
         {"score": [65536] + list(cols.score[1:])},
@@ -55,7 +75,9 @@ def test_leaf_columns_validate() -> None:
             LeafColumns(**{**fields, **change})
 
 
-@pytest.mark.parametrize(("n", "chunk_leaves"), [(1, 50_000), (2, 50_000), (3, 50_000), (300, 50_000), (300, 7), (301, 1), (14, 7)])
+@pytest.mark.parametrize(
+    ("n", "chunk_leaves"), [(1, 50_000), (2, 50_000), (3, 50_000), (300, 50_000), (300, 7), (301, 1), (14, 7)]
+)
 def test_batch_file_bytes_identical_to_json_dumps(n: int, chunk_leaves: int, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(batchfile, "CHUNK_LEAVES", chunk_leaves)  # streamed in pieces of this many leaves
     leaves = _leaves(n, seed=n)
@@ -80,7 +102,10 @@ def test_identity_batches_equal_per_merchant() -> None:
 
 
 def test_scored_round_columns_and_decisions_convert() -> None:
-    decisions = [ScoredDecision(f"M{i}", 500 + i, 1000 * i, i % 8, (1, 2, 3, i), b"f%d" % i, "scored", "shop", None) for i in range(5)]
+    decisions = [
+        ScoredDecision(f"M{i}", 500 + i, 1000 * i, i % 8, (1, 2, 3, i), b"f%d" % i, "scored", "shop", None)
+        for i in range(5)
+    ]
     cols = ScoredRound("2026-01-01", decisions=decisions).columns
     assert cols.reason_codes[3] == [0, 1, 2, 3, 4] and len(cols) == 5
     assert ScoredRound("2026-01-01", columns=cols).decisions == decisions

@@ -13,12 +13,11 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
-from pathlib import Path
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
-
 from ledger_support import LedgerEnv, make_ledger_env, run_round_cli, running_node
+
 from ledger.node import LocalNode
 from ledger.roles import Role
 from ledger.store import AnchorConflict, AnchorRow, Store
@@ -163,7 +162,9 @@ def test_a_dropped_anchor_is_sent_again_with_its_nonce(confirm_env: LedgerEnv, o
     assert w3.eth.get_transaction(result.tx_hash)["nonce"] == nonce_before
 
 
-def test_an_anchor_moved_to_another_block_is_recounted_from_there(confirm_env: LedgerEnv, on_demand_mining: None) -> None:
+def test_an_anchor_moved_to_another_block_is_recounted_from_there(
+    confirm_env: LedgerEnv, on_demand_mining: None
+) -> None:
     log: list[str] = []
     oracle = oracle_with(confirm_env, 3, log)
     w3 = confirm_env.contracts.chain.w3
@@ -178,13 +179,18 @@ def test_an_anchor_moved_to_another_block_is_recounted_from_there(confirm_env: L
         moved = w3.eth.get_transaction_receipt(first.tx_hash)
         assert moved["blockNumber"] == first.block_number + 1
 
-        wait_for(lambda: oracle.store.get_anchor(round_id).block_hash == bytes(moved["blockHash"]), "the new block to be recorded")
+        wait_for(
+            lambda: oracle.store.get_anchor(round_id).block_hash == bytes(moved["blockHash"]),
+            "the new block to be recorded",
+        )
         running.finish()
     finally:
         oracle.close()
     assert any(f"to block {first.block_number + 1}" in line for line in log), log
     assert_one_canonical_anchor(confirm_env, round_id, 3)
-    events = confirm_env.contracts.ledger.events.BatchAnchored.get_logs(from_block=0, argument_filters={"round": round_id})
+    events = confirm_env.contracts.ledger.events.BatchAnchored.get_logs(
+        from_block=0, argument_filters={"round": round_id}
+    )
     assert bytes(events[0]["transactionHash"]) == first.tx_hash  # moved, not sent again
     assert oracle_nonce(confirm_env) == nonce_before + 1
 

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
-
 from ledger_support import LedgerEnv, free_port, make_ledger_env
+
 from ledger.merkle import verify
 from ledger.node import LocalNode
 from oracle.ondemand import STATUS_ANCHORED, STATUS_PENDING, OnDemandDesk, create_app
@@ -33,7 +32,7 @@ def test_batch_by_size_anchors_and_proves(env: LedgerEnv) -> None:
         reply = client.post("/applications", json={"merchant_id": merchant})
         assert reply.status_code == 202, reply.text
         body = reply.json()
-        assert body["status"] == STATUS_PENDING and 300 <= body["score"] <= 900 or body["score"] == 0
+        assert (body["status"] == STATUS_PENDING and 300 <= body["score"] <= 900) or body["score"] == 0
         ids.append(body["application_id"])
     # A repeat application while one is open returns the open one, not a second decision.
     assert client.post("/applications", json={"merchant_id": "M00000010"}).json()["application_id"] == ids[0]

@@ -12,13 +12,13 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 import sqlalchemy as sa
-
 from ledger_support import LedgerEnv, free_port, make_ledger_env, oracle_cli_environment, run_round_cli, running_node
+
 from ledger.node import LocalNode
 from ledger.roles import Role
 from ledger.store import Store, normalise_url
@@ -57,12 +57,21 @@ def drill_envs(drill_node: LocalNode, tmp_path_factory: pytest.TempPathFactory) 
 
 
 @pytest.fixture()
-def drill_env(request: pytest.FixtureRequest, drill_envs: dict[str, LedgerEnv], drill_node: LocalNode, tmp_path_factory: pytest.TempPathFactory) -> LedgerEnv:
+def drill_env(
+    request: pytest.FixtureRequest,
+    drill_envs: dict[str, LedgerEnv],
+    drill_node: LocalNode,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> LedgerEnv:
     backend = getattr(request, "param", "sqlite")
     if backend not in drill_envs:
         database_url = request.getfixturevalue("pg_schema_url") if backend == "postgresql" else None
         drill_envs[backend] = make_ledger_env(
-            tmp_path_factory.mktemp(f"drill-{backend}"), drill_node.url, merchants=MERCHANTS, rounds=0, database_url=database_url
+            tmp_path_factory.mktemp(f"drill-{backend}"),
+            drill_node.url,
+            merchants=MERCHANTS,
+            rounds=0,
+            database_url=database_url,
         )
     return drill_envs[backend]
 
@@ -128,7 +137,9 @@ def test_refuses_a_model_that_is_not_active_on_chain(drill_env: LedgerEnv) -> No
     model_path = drill_env.settings.home / "scoring" / "models" / "merchant.json"
     original = model_path.read_bytes()
     try:
-        model_path.write_bytes(original.replace(b'"version":', b'"version":"tampered-', 1).replace(b'"tampered-"', b'"tampered-', 1))
+        model_path.write_bytes(
+            original.replace(b'"version":', b'"version":"tampered-', 1).replace(b'"tampered-"', b'"tampered-', 1)
+        )
         result = run_round(drill_env)
     finally:
         model_path.write_bytes(original)
@@ -146,7 +157,10 @@ def test_node_restarted_mid_round(tmp_path: Path) -> None:
         environment = oracle_cli_environment(env.settings, CREDIT_LEDGER_PAUSE_AT="after_tree:4")
         process = subprocess.Popen(
             [sys.executable, "-m", "credit_ledger.cli", "oracle", "run-round", "--merchants", str(MERCHANTS)],
-            env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            env=environment,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         assert process.stdout is not None
         lines = []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,7 @@ def fresh_store(tmp_path: Path) -> Iterator[Store]:
 
 
 def _iso(ts: datetime) -> str:
-    return ts.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return ts.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @pytest.fixture(scope="module")
@@ -54,10 +54,16 @@ def headers(client: TestClient, ledger_env: Any) -> Callable[[Any], dict[str, st
     def _headers(account: Any) -> dict[str, str]:
         if account.address not in cache:
             nonce = client.get("/auth/nonce").json()["nonce"]
-            now = datetime.now(timezone.utc)
+            now = datetime.now(UTC)
             message = SiweMessage(
-                domain=DOMAIN, address=account.address, statement="Sign in to credit-ledger", uri=f"http://{DOMAIN}",
-                version="1", chain_id=ledger_env.contracts.chain.chain_id, nonce=nonce, issued_at=_iso(now),
+                domain=DOMAIN,
+                address=account.address,
+                statement="Sign in to credit-ledger",
+                uri=f"http://{DOMAIN}",
+                version="1",
+                chain_id=ledger_env.contracts.chain.chain_id,
+                nonce=nonce,
+                issued_at=_iso(now),
                 expiration_time=_iso(now + timedelta(minutes=5)),
             ).prepare_message()
             signature = "0x" + bytes(account.sign_message(encode_defunct(text=message)).signature).hex()

@@ -142,4 +142,6 @@ def test_sync_survives_a_node_restart(ledger_env, fresh_store, monkeypatch) -> N
     monkeypatch.setattr(indexer_module.time, "sleep", lambda _s: None)
     result = Indexer(fresh_store.engine, ledger_env.contracts).sync()
     assert failures["left"] == 0
-    assert result.events_inserted == len(list(read_events(ledger_env.contracts, to_block=result.to_block, with_times=False)))
+    assert result.events_inserted == len(
+        list(read_events(ledger_env.contracts, to_block=result.to_block, with_times=False))
+    )

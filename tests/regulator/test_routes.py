@@ -46,7 +46,9 @@ def test_events_filters_pagination_and_csv(client, headers, roles, ledger_env) -
     assert rows and all(r["event"] == "PolicyActivated" for r in rows)
     export = client.get("/regulator/events/export", params={"format": "csv"}, headers=h)
     assert len(list(csv.DictReader(io.StringIO(export.text)))) == len(seen)
-    as_json = client.get("/regulator/events/export", params={"format": "json", "event": "BatchAnchored"}, headers=h).json()
+    as_json = client.get(
+        "/regulator/events/export", params={"format": "json", "event": "BatchAnchored"}, headers=h
+    ).json()
     assert len(as_json) == len(ledger_env.rounds)
 
 
@@ -84,7 +86,9 @@ def test_aggregates_and_timeline(client, headers, roles, ledger_env) -> None:  #
     assert first["total_limit_cny"] == sum(d.limit_cny for d in stored)
     assert first["approved"] + first["declined"] + first["not_scored"] == first["decisions"]
     grouped = client.get(
-        "/regulator/aggregates/approvals", params=[("group_by", "round"), ("group_by", "region"), ("group_by", "industry")], headers=h
+        "/regulator/aggregates/approvals",
+        params=[("group_by", "round"), ("group_by", "region"), ("group_by", "industry")],
+        headers=h,
     ).json()["rows"]
     assert sum(r["decisions"] for r in grouped) == sum(r.decisions for r in ledger_env.rounds)
     assert all({"round", "region", "industry"} <= set(r) for r in grouped) and len(grouped) > 2

@@ -27,8 +27,14 @@ def test_cli_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
     ok("synth", "--n", "3000", "--seed", "5", "--round", "1", "--dirty")
     out = ok("run", "--round", "1")
     assert "Change since previous round" in out and "duplicate" in out
-    out = ok("explain", "M00000042", "--round", "1",
-             "--previous", str(tmp_path / "scoring" / "decisions" / "merchant" / "round-000.parquet"))
+    out = ok(
+        "explain",
+        "M00000042",
+        "--round",
+        "1",
+        "--previous",
+        str(tmp_path / "scoring" / "decisions" / "merchant" / "round-000.parquet"),
+    )
     assert "Points per feature" in out and "Top four reasons" in out and "since" in out
     res = runner.invoke(app, ["explain", "NOPE"])
     assert res.exit_code == 1
@@ -37,7 +43,11 @@ def test_cli_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
 def test_cli_farmer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CREDIT_LEDGER_HOME", str(tmp_path))
     runner = CliRunner()
-    for args in (["synth", "-s", "farmer", "--n", "3000"], ["train", "-s", "farmer", "--no-challenger"],
-                 ["run", "-s", "farmer"], ["explain", "F00000007", "-s", "farmer"]):
+    for args in (
+        ["synth", "-s", "farmer", "--n", "3000"],
+        ["train", "-s", "farmer", "--no-challenger"],
+        ["run", "-s", "farmer"],
+        ["explain", "F00000007", "-s", "farmer"],
+    ):
         res = runner.invoke(app, args)
         assert res.exit_code == 0, res.output + repr(res.exception)

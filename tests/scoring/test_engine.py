@@ -63,7 +63,11 @@ def test_same_inputs_same_scores_in_a_new_process(scoring_round) -> None:
     env = dict(os.environ, PYTHONHASHSEED="12345", OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
     out = subprocess.run(
         [sys.executable, "-c", DIGEST_SCRIPT, str(root / "data"), str(root / "model.json"), str(root / "policy.json")],
-        capture_output=True, text=True, env=env, check=True, cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+        cwd=Path(__file__).resolve().parents[2],
     )
     assert out.stdout.strip() == here
 

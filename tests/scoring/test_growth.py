@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
+from credit_ledger.growth_cmd import app as growth_app
 from scoring.calendar import next_peak
 from scoring.features import _festival_days
 from scoring.growth import (
@@ -25,7 +26,6 @@ from scoring.growth import (
     indicator_table,
     platform_merchants,
 )
-from credit_ledger.growth_cmd import app as growth_app
 from scoring.policy import MARKETING_LOAN, STOCKING_FINANCE
 from scoring.synth import PlatformData, generate_merchants
 
@@ -48,15 +48,19 @@ def analysis(data: PlatformData) -> GrowthAnalysis:
 
 
 def _with_daily(data: PlatformData, daily: pd.DataFrame) -> PlatformData:
-    return PlatformData(data.segment, data.entities, daily, data.window_start, data.window_end, data.truth, dict(data.meta))
+    return PlatformData(
+        data.segment, data.entities, daily, data.window_start, data.window_end, data.truth, dict(data.meta)
+    )
 
 
 # -- formulas ---------------------------------------------------------------------------
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.lists(any_value, min_size=4, max_size=4), min_size=1, max_size=5),
-       st.lists(st.floats(min_value=0.01, max_value=1.0), min_size=4, max_size=4))
+@given(
+    st.lists(st.lists(any_value, min_size=4, max_size=4), min_size=1, max_size=5),
+    st.lists(st.floats(min_value=0.01, max_value=1.0), min_size=4, max_size=4),
+)
 def test_indicator_always_within_0_100(rows: list[list[float]], weights: list[float]) -> None:
     with np.errstate(all="ignore"):
         ratios = np.array(rows, dtype=np.float64)
@@ -65,10 +69,16 @@ def test_indicator_always_within_0_100(rows: list[list[float]], weights: list[fl
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.sampled_from([(s, k) for s in range(len(INDICATORS)) for k in range(len(INDICATORS[s].components))]),
-       st.lists(positive, min_size=4, max_size=4), st.lists(positive, min_size=4, max_size=4),
-       positive, positive)
-def test_indicator_monotone_in_each_component(which: tuple[int, int], values: list[float], peers: list[float], a: float, b: float) -> None:
+@given(
+    st.sampled_from([(s, k) for s in range(len(INDICATORS)) for k in range(len(INDICATORS[s].components))]),
+    st.lists(positive, min_size=4, max_size=4),
+    st.lists(positive, min_size=4, max_size=4),
+    positive,
+    positive,
+)
+def test_indicator_monotone_in_each_component(
+    which: tuple[int, int], values: list[float], peers: list[float], a: float, b: float
+) -> None:
     """Peers fixed: raising a 'higher'/'diff' component never lowers the indicator; a 'lower' one never raises it."""
     spec = INDICATORS[which[0]]
     comp = spec.components[which[1]]
@@ -188,7 +198,12 @@ def test_items_carry_codes_texts_and_numbers(analysis: GrowthAnalysis) -> None:
     seen: set[str] = set()
     for mid in analysis.metrics.index[:80]:
         report = analysis.report(mid)
-        assert [i.key for i in report.indicators] == ["operating_stability", "growth_potential", "marketing_conversion", "capital_efficiency"]
+        assert [i.key for i in report.indicators] == [
+            "operating_stability",
+            "growth_potential",
+            "marketing_conversion",
+            "capital_efficiency",
+        ]
         for item in report.items:
             seen.add(item.code)
             assert item.code in ITEM_CODES and item.category == ITEM_CODES[item.code][0]

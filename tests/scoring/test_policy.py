@@ -35,8 +35,15 @@ def policies(draw: st.DrawFn) -> Policy:
     hi = lo + draw(st.integers(min_value=0, max_value=400)) * 1000
     seg = draw(st.sampled_from(["merchant", "farmer"]))
     base = default_policy(seg)
-    return dataclasses.replace(base, version="h", score_knots=tuple(knots), multiplier_bp=tuple(mults),
-                               min_limit_cny=lo, max_limit_cny=hi, cutoff_score=draw(st.integers(300, 700)))
+    return dataclasses.replace(
+        base,
+        version="h",
+        score_knots=tuple(knots),
+        multiplier_bp=tuple(mults),
+        min_limit_cny=lo,
+        max_limit_cny=hi,
+        cutoff_score=draw(st.integers(300, 700)),
+    )
 
 
 @settings(max_examples=200, deadline=None)
@@ -100,7 +107,11 @@ def test_products() -> None:
     }
     approved = np.array([True, True, False])
     before_618 = pol.products(approved, np.array([700, 700, 400]), inputs, dt.date(2025, 6, 1))
-    assert before_618.tolist() == [WORKING_CAPITAL | MARKETING_LOAN | STOCKING_FINANCE, WORKING_CAPITAL | STOCKING_FINANCE, 0]
+    assert before_618.tolist() == [
+        WORKING_CAPITAL | MARKETING_LOAN | STOCKING_FINANCE,
+        WORKING_CAPITAL | STOCKING_FINANCE,
+        0,
+    ]
     quiet = pol.products(approved, np.array([700, 700, 400]), inputs, dt.date(2025, 7, 10))  # no peak within 30 days
     assert quiet.tolist() == [WORKING_CAPITAL | MARKETING_LOAN, WORKING_CAPITAL, 0]
     assert all(int(m) < 2**32 for m in before_618)

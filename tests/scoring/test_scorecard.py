@@ -57,12 +57,14 @@ def test_generic_frame() -> None:
     rng = np.random.default_rng(0)
     n = 6_000
     z = rng.normal(size=n)
-    frame = pd.DataFrame({
-        "utilisation": 0.5 + 0.2 * z + 0.1 * rng.normal(size=n),
-        "months_on_book": np.exp(3 - 0.3 * z + 0.3 * rng.normal(size=n)),
-        "noise": rng.normal(size=n),
-        "bad": (rng.random(n) < 1 / (1 + np.exp(-(-2.5 + 1.2 * z)))).astype(int),
-    })
+    frame = pd.DataFrame(
+        {
+            "utilisation": 0.5 + 0.2 * z + 0.1 * rng.normal(size=n),
+            "months_on_book": np.exp(3 - 0.3 * z + 0.3 * rng.normal(size=n)),
+            "noise": rng.normal(size=n),
+            "bad": (rng.random(n) < 1 / (1 + np.exp(-(-2.5 + 1.2 * z)))).astype(int),
+        }
+    )
     art = train(frame, "bad", ["utilisation", "months_on_book", "noise"])
     assert art.segment == "generic"
     assert {b.name for b in art.bins} >= {"utilisation", "months_on_book"}

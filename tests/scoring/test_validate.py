@@ -18,7 +18,9 @@ def _small() -> PlatformData:
 
 
 def _with_daily(data: PlatformData, daily: pd.DataFrame) -> PlatformData:
-    return PlatformData(data.segment, data.entities, daily.reset_index(drop=True), data.window_start, data.window_end, data.truth)
+    return PlatformData(
+        data.segment, data.entities, daily.reset_index(drop=True), data.window_start, data.window_end, data.truth
+    )
 
 
 def test_clean_export_has_no_issues() -> None:
@@ -48,9 +50,14 @@ def test_each_fault_gets_its_rule() -> None:
     r = validate(_with_daily(d, daily))
     rules = r.issues.groupby("rule")["action"].agg(lambda a: set(a)).to_dict()
     assert rules == {
-        "negative_refund": {"repair"}, "nan_measure": {"repair"}, "missing_orders": {"reject"},
-        "negative_value": {"reject"}, "inconsistent": {"repair"}, "duplicate": {"repair"},
-        "unknown_entity": {"reject"}, "out_of_window": {"reject"},
+        "negative_refund": {"repair"},
+        "nan_measure": {"repair"},
+        "missing_orders": {"reject"},
+        "negative_value": {"reject"},
+        "inconsistent": {"repair"},
+        "duplicate": {"repair"},
+        "unknown_entity": {"reject"},
+        "out_of_window": {"reject"},
     }
     clean = r.daily[r.daily["merchant_id"] == "M00000000"]
     assert (clean["refunds_cny"] >= 0).all()
@@ -66,13 +73,18 @@ def test_each_fault_gets_its_rule() -> None:
 def test_twelve_days_is_insufficient_history_not_a_score(merchant_model) -> None:
     d = _small()
     daily = d.daily.copy()
-    short = (daily["merchant_id"].astype(str) == "M00000003") & (daily["date"] < pd.Timestamp(d.window_end) - pd.Timedelta(days=11))
+    short = (daily["merchant_id"].astype(str) == "M00000003") & (
+        daily["date"] < pd.Timestamp(d.window_end) - pd.Timedelta(days=11)
+    )
     gone = daily["merchant_id"].astype(str) == "M00000004"
     daily = daily[~short & ~gone]
     data = _with_daily(d, daily)
     feats = build_features(data)
     assert feats.loc["M00000003", "history_days"] == 12
-    decisions = {x.merchant_id: x for x in score_batch(merchant_model.report.artifact, default_policy("merchant"), feats, data.as_of)}
+    decisions = {
+        x.merchant_id: x
+        for x in score_batch(merchant_model.report.artifact, default_policy("merchant"), feats, data.as_of)
+    }
     short_dec = decisions["M00000003"]
     assert short_dec.status == STATUS_INSUFFICIENT
     assert short_dec.score == 0 and short_dec.limit_cny == 0 and short_dec.product_mask == 0
@@ -85,8 +97,14 @@ def test_injected_defects_are_all_handled() -> None:
     d = inject_defects(generate_merchants(1_000, seed=9), seed=1, rate=0.02)
     r = validate(d)
     assert {"duplicate", "missing_orders", "nan_measure", "negative_refund"} <= set(r.summary)
-    assert r.summary["accepted_records"] + sum(
-        v for k, v in r.summary.items() if k in ("missing_orders", "duplicate", "negative_value", "unknown_entity", "out_of_window", "missing_key")
-    ) == r.summary["input_records"]
+    assert (
+        r.summary["accepted_records"]
+        + sum(
+            v
+            for k, v in r.summary.items()
+            if k in ("missing_orders", "duplicate", "negative_value", "unknown_entity", "out_of_window", "missing_key")
+        )
+        == r.summary["input_records"]
+    )
     feats = build_features(d, r)
     assert (feats.loc[[f"M{i:08d}" for i in range(0, 1000, 100)], "history_days"] <= 12).all()

@@ -56,7 +56,9 @@ def test_columns_save_checks(store: Store, built_round) -> None:  # type: ignore
             store.save_built_round_columns(1, bad, built.nodes, built.root, built.batch_hash, "/b")
         assert store.get_round(1).status == "pending", name
     with pytest.raises(InvalidData):
-        store.save_built_round_columns(1, {k: v for k, v in good.items() if k != "status"}, built.nodes, built.root, built.batch_hash, "/b")
+        store.save_built_round_columns(
+            1, {k: v for k, v in good.items() if k != "status"}, built.nodes, built.root, built.batch_hash, "/b"
+        )
     assert store.save_built_round_columns(1, good, built.nodes, built.root, built.batch_hash, "/b")
 
 
@@ -75,7 +77,9 @@ def test_upsert_columns_skips_unchanged_and_updates_changed(store: Store, keyof)
     assert after["m3"].account == before["m3"].account  # a column upsert never unbinds an account
     assert {k: v for k, v in after.items() if k != "m5"} == {k: v for k, v in before.items() if k != "m5"}
     with pytest.raises(MerchantConflict):  # a known id with another key: nothing written
-        store.upsert_merchant_columns("merchant", ["new", "m1"], [keyof("new"), keyof("other")], [None, None], [None, None])
+        store.upsert_merchant_columns(
+            "merchant", ["new", "m1"], [keyof("new"), keyof("other")], [None, None], [None, None]
+        )
     with pytest.raises(MerchantConflict):  # a known key under another id
         store.upsert_merchant_columns("merchant", ["new"], [keyof("m1")], [None], [None])
     assert "new" not in {m.merchant_id for m in store.merchants()}
@@ -114,7 +118,10 @@ def test_upsert_columns_above_the_scan_threshold_keeps_the_row_checks(store: Sto
 
     industries = ["shop"] * 40 + [None]
     industries[9] = "bakery"
-    assert store.upsert_merchant_columns("merchant", ids + ["new"], keys + [keyof("new")], industries, regions + [None]) == 41
+    assert (
+        store.upsert_merchant_columns("merchant", ids + ["new"], keys + [keyof("new")], industries, regions + [None])
+        == 41
+    )
     after = {m.merchant_id: m for m in store.merchants()}
     assert after["m9"].industry == "bakery" and after["new"].segment == "merchant"
     assert after["m7"].account == before["m7"].account

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from eth_utils import to_checksum_address
@@ -131,7 +131,7 @@ def test_anchor_mined_without_sent_record(built_store: Store) -> None:
 def test_disputes(built_store: Store, keyof) -> None:
     store = built_store
     leaf = store.decision(1, keyof("b")).leaf_hash
-    filed = datetime(2025, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    filed = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
     d = store.add_dispute(11, 1, keyof("b"), leaf, "limit too low", filed_tx=os.urandom(32), filed_at=filed)
     assert (d.status, d.filed_at, d.resolved_at) == ("open", filed, None)
     assert store.add_dispute(11, 1, keyof("b"), leaf, "limit too low") == d  # idempotent
@@ -164,7 +164,7 @@ def test_disputes(built_store: Store, keyof) -> None:
 
 def test_pending_applications(built_store: Store) -> None:
     store = built_store
-    t0 = datetime(2025, 5, 1, tzinfo=timezone.utc)
+    t0 = datetime(2025, 5, 1, tzinfo=UTC)
     apps = [
         store.add_application(f"m-{i}", "merchant" if i % 3 else "farmer",
                               {"amount": 1000 * i, "items": [i, "x"]}, received_at=t0 + timedelta(minutes=i))

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import ledger.store.rounds as store_module
-from ledger.merkle import MerkleTree, verify
+from ledger.merkle import verify
 from ledger.store import (
     DecisionRow,
     InvalidData,
@@ -44,7 +44,11 @@ def test_round_lifecycle(store: Store, built_round) -> None:
     assert store.save_built_round(7, built.rows, built.nodes, built.root, built.batch_hash, "/b/7.json")
     r = store.get_round(7)
     assert (r.status, r.decision_count, r.root, r.batch_hash, r.batch_path) == (
-        "built", 5, built.root, built.batch_hash, "/b/7.json"
+        "built",
+        5,
+        built.root,
+        built.batch_hash,
+        "/b/7.json",
     )
     assert r.built_at is not None and r.anchored_at is None
 
@@ -199,7 +203,9 @@ def test_merchant_history_in_round_order(store: Store, built_round, keyof) -> No
     # rounds written out of order; "shared" is in all of them, others come and go
     built = {}
     for rid in (1, 2, 3):
-        built[rid] = built_round(rid, ["shared", f"only{rid}", "x"] if rid != 2 else [f"only{rid}", "shared"], prev=prev)
+        built[rid] = built_round(
+            rid, ["shared", f"only{rid}", "x"] if rid != 2 else [f"only{rid}", "shared"], prev=prev
+        )
     for rid in (3, 1, 2):
         store.create_round(rid, "merchant", "weekly", 1, 1)
         b = built[rid]

@@ -9,7 +9,6 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-
 from ledger.store import Store, metadata, normalise_url
 
 HEAD = "0004_signin_nonces"
@@ -78,11 +77,7 @@ def test_foreign_keys_enforced(store: Store) -> None:
 
     with pytest.raises(sa.exc.IntegrityError):
         with store.engine.begin() as conn:
-            conn.execute(
-                sa.insert(anchors).values(
-                    round_id=999, tx_hash=bytes(32), status="sent", confirmations=0
-                )
-            )
+            conn.execute(sa.insert(anchors).values(round_id=999, tx_hash=bytes(32), status="sent", confirmations=0))
 
 
 def test_url_normalisation(tmp_path: Path) -> None:

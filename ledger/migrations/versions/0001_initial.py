@@ -93,9 +93,7 @@ def upgrade() -> None:
         sa.Column("feature_bytes", sa.LargeBinary(), nullable=True),
         sa.Column("status", sa.String(32), nullable=False),
         sa.PrimaryKeyConstraint("round_id", "leaf_index", name="pk_decisions"),
-        sa.ForeignKeyConstraint(
-            ["round_id"], ["rounds.round_id"], name="fk_decisions_round_id_rounds"
-        ),
+        sa.ForeignKeyConstraint(["round_id"], ["rounds.round_id"], name="fk_decisions_round_id_rounds"),
         # merchant_key first: the same index enforces one decision per merchant
         # per round AND serves a merchant's history ordered by round.
         sa.UniqueConstraint("merchant_key", "round_id", name="uq_decisions_merchant_key_round_id"),
@@ -108,9 +106,7 @@ def upgrade() -> None:
         sa.Column("leaf_count", sa.Integer(), nullable=False),
         sa.Column("nodes", sa.LargeBinary(), nullable=False),
         sa.PrimaryKeyConstraint("round_id", name="pk_round_trees"),
-        sa.ForeignKeyConstraint(
-            ["round_id"], ["rounds.round_id"], name="fk_round_trees_round_id_rounds"
-        ),
+        sa.ForeignKeyConstraint(["round_id"], ["rounds.round_id"], name="fk_round_trees_round_id_rounds"),
     )
     if op.get_bind().dialect.name == "postgresql":
         # Random hashes do not compress; EXTERNAL lets substr() read a proof's
@@ -151,9 +147,7 @@ def upgrade() -> None:
         sa.Column("filed_at", _TS, nullable=False),
         sa.Column("resolved_at", _TS, nullable=True),
         sa.PrimaryKeyConstraint("dispute_id", name="pk_disputes"),
-        sa.ForeignKeyConstraint(
-            ["round_id"], ["rounds.round_id"], name="fk_disputes_round_id_rounds"
-        ),
+        sa.ForeignKeyConstraint(["round_id"], ["rounds.round_id"], name="fk_disputes_round_id_rounds"),
         sa.CheckConstraint("status IN ('open', 'upheld', 'rejected')", name="ck_disputes_status"),
     )
     op.create_index("ix_disputes_merchant_key", "disputes", ["merchant_key"])
@@ -173,9 +167,7 @@ def upgrade() -> None:
             ["rounds.round_id"],
             name="fk_pending_applications_batched_round_rounds",
         ),
-        sa.CheckConstraint(
-            "segment IN ('merchant', 'farmer')", name="ck_pending_applications_segment"
-        ),
+        sa.CheckConstraint("segment IN ('merchant', 'farmer')", name="ck_pending_applications_segment"),
     )
     op.create_index(
         "ix_pending_applications_batched_round",
