@@ -4,10 +4,10 @@
     credit-ledger growth report M00000042 --week 1 --lang en
     credit-ledger growth report M00000042 --data DIR      # a platform export on disk
 
-Without ``--data`` the platform export is produced exactly as the oracle produces
-it (:meth:`sources.synthetic.ScoringSource.platform_data`) for
-``$CREDIT_LEDGER_PLATFORM_MERCHANTS`` merchants (default 1000, the demo's count);
-``--week`` defaults to the week of the store's latest weekly round (0 if none).
+Without ``--data`` the report is computed from what the week's round stored: the
+platform export it scored (the export archive, :mod:`sources.exports`) and the policy
+it was decided under (by its on-chain hash), as the API's growth route does; nothing
+is regenerated. ``--week`` defaults to the week of the store's latest weekly round.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from scoring.errors import ScoringError
-from scoring.growth import GrowthAnalysis, GrowthReport, platform_merchants
+from scoring.growth import GrowthAnalysis, GrowthReport
 
 app = typer.Typer(
     help="Growth-plan diagnostics: peer-relative indicators and a diagnosis report per merchant.", no_args_is_help=True
@@ -82,21 +82,27 @@ def latest_week(settings) -> int:  # type: ignore[no-untyped-def]
     return max(len(weekly) - 1, 0)
 
 
-def load_analysis(week: int | None, data_dir: Path | None, merchants: int | None) -> tuple[GrowthAnalysis, int]:
+def load_analysis(week: int | None, data_dir: Path | None) -> tuple[GrowthAnalysis, int]:
+    """The analysis of an export directory (``--data``), or of what a stored weekly round scored."""
     if data_dir is not None:
         from scoring.synth import read_platform_data
 
         return GrowthAnalysis(read_platform_data(data_dir)), week or 0
+    from ledger.chain import Chain
     from ledger.config import Settings
-    from sources.synthetic import ScoringSource
+    from ledger.deployment import AddressBook, load
+    from ledger.documents import DocumentStore
+    from ledger.store import Store
+    from sources.exports import archive_in
+    from sources.stored import round_policy, scored_export, weekly_round
 
     settings = Settings.from_env()
-    wk = latest_week(settings) if week is None else week
-    source = ScoringSource.prepare(
-        settings.home, merchants or platform_merchants(), log=lambda m: console.print(f"[dim]{m}[/]")
-    )
-    data, features = source.platform_data(wk)
-    return GrowthAnalysis(data, features=features, policy=source.policy), wk
+    with Store.open(settings.database_url) as store:
+        rnd, wk = weekly_round(store, "merchant", week)
+    chain = Chain.connect(settings.rpc_url, expected_chain_id=settings.chain_id)
+    contracts = load(chain, AddressBook(settings.address_book_path))
+    policy = round_policy(contracts, DocumentStore(settings.documents_dir), rnd)
+    return GrowthAnalysis(scored_export(archive_in(settings.home), rnd), policy=policy), wk
 
 
 def _fmt(v: object) -> str:
@@ -152,16 +158,13 @@ def report(
         None, "--week", "-w", min=0, help="platform week (default: the latest weekly round's)"
     ),
     lang: str = typer.Option("zh", "--lang", help="zh or en"),
-    data_dir: Path | None = typer.Option(None, "--data", help="read this platform export instead of the oracle's"),
-    merchants: int | None = typer.Option(
-        None, "--merchants", min=1, help="platform size (default $CREDIT_LEDGER_PLATFORM_MERCHANTS or 1000)"
-    ),
+    data_dir: Path | None = typer.Option(None, "--data", help="read this platform export instead of the round's"),
 ) -> None:
     """Print a merchant's indicators (with peer comparison) and diagnosis items."""
     if lang not in ("zh", "en"):
         _fail("--lang must be zh or en")
     try:
-        analysis, wk = load_analysis(week, data_dir, merchants)
+        analysis, wk = load_analysis(week, data_dir)
     except (ScoringError, ValueError, OSError) as exc:
         _fail(str(exc))
     if merchant not in analysis:

@@ -391,6 +391,7 @@ class Oracle:
                 batch.root,
                 batch_hash,
                 str(self.documents.path_for(batch_hash)),
+                export_hash=scored.export_hash,
             )
         self.log(
             f"round {round_id}: built {n:,} decisions, root 0x{batch.root.hex()}, batch file sha256:{batch_hash.hex()}"

@@ -100,21 +100,28 @@ class DecisionColumns:
 
 
 class ScoredRound:
-    """A round's decisions and the date their data window ends.
+    """A round's decisions, the date their data window ends, and the export they came from.
 
     Made from ``decisions`` (a list of :class:`ScoredDecision`) or from ``columns``
     (:class:`DecisionColumns`, what the scoring engine produces); the other form is
     derived on first use. The oracle's round build reads :attr:`columns`.
+    ``export_hash`` names the archived platform export (:mod:`sources.exports`) that
+    was scored, when there is one; the oracle records it with the round.
     """
 
-    __slots__ = ("_columns", "_decisions", "as_of")
+    __slots__ = ("_columns", "_decisions", "as_of", "export_hash")
 
     def __init__(
-        self, as_of: str, decisions: list[ScoredDecision] | None = None, columns: DecisionColumns | None = None
+        self,
+        as_of: str,
+        decisions: list[ScoredDecision] | None = None,
+        columns: DecisionColumns | None = None,
+        export_hash: bytes | None = None,
     ) -> None:
         if decisions is None and columns is None:
             raise TypeError("ScoredRound needs decisions or columns")
         self.as_of = as_of
+        self.export_hash = export_hash
         self._decisions = decisions
         self._columns = columns
 

@@ -26,6 +26,7 @@ from scoring import (
     train_segment,
     validate,
 )
+from sources.exports import ExportArchive, archive_in
 from sources.records import DecisionColumns, DecisionSource, ScoredDecision, ScoredRound
 
 TRAINING_POPULATION = 20_000
@@ -36,7 +37,15 @@ PLATFORM_SEED = 2026
 class ScoringSource:
     """Scores the synthetic platform for one segment with a cached trained artifact."""
 
-    def __init__(self, artifact: ModelArtifact, policy: Policy, merchants: int, seed: int = PLATFORM_SEED) -> None:
+    def __init__(
+        self,
+        artifact: ModelArtifact,
+        policy: Policy,
+        merchants: int,
+        seed: int = PLATFORM_SEED,
+        archive: ExportArchive | None = None,
+    ) -> None:
+        self.archive = archive
         self.artifact = artifact
         self.policy = policy
         self.segment = artifact.segment
@@ -78,7 +87,7 @@ class ScoringSource:
         else:
             policy = default_policy(segment)
             policy.save(policy_path)
-        return cls(artifact, policy, merchants)
+        return cls(artifact, policy, merchants, archive=archive_in(home))
 
     def model_document(self) -> bytes:
         return self.artifact.to_json_bytes()
@@ -110,8 +119,12 @@ class ScoringSource:
         return scored.as_of, scored.decisions[0]
 
     def decisions(self, round_id: int, week: int = 0) -> ScoredRound:
+        """Score week ``week``'s export; the export is archived first, and the round names it."""
         data, features = self.platform_data(week)
-        return self._score(data, features)
+        scored = self._score(data, features)
+        if self.archive is not None:
+            scored.export_hash = self.archive.put(data)
+        return scored
 
     def _score(self, data, features) -> ScoredRound:  # type: ignore[no-untyped-def]
         batch = score_columns(self.artifact, self.policy, features, data.as_of)

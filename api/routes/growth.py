@@ -6,18 +6,14 @@ store's ``merchants`` table by that merchant key and never leaves the server
 (the answer carries no id, and nothing in the request can name another
 merchant).
 
-The platform data is produced the way the oracle produces it:
-``ScoringSource.prepare(settings.home, merchants)`` then
-``platform_data(week)``, with ``merchants`` from
-``$CREDIT_LEDGER_PLATFORM_MERCHANTS`` (default **1000**, the demo's count; it
-must equal the count the oracle scored, or the peer groups - and, above the
-real count, the merchants themselves - differ).  ``week`` defaults to the week
-of the latest weekly merchant round in the store (the oracle's numbering: the
-n-th weekly round scores week n-1).  One analysis per (home, merchants, week)
-is cached in process memory (the last four), so only the first request of a
-week pays for generating and analysing the export (well under a second for
-1,000 merchants; if the home holds no trained model yet, ``prepare`` trains
-one first, as the oracle would, which takes a few tens of seconds once).
+The report is computed from what was stored for that week's round, never
+regenerated: the platform export the round scored (kept in the export archive
+under the hash the round recorded, :mod:`sources.exports`) and the policy the
+round was decided under (its document by the on-chain hash). ``week`` defaults to
+the week of the latest weekly merchant round (the oracle's numbering: the n-th
+weekly round scores week n-1). One analysis per (export, policy) is cached in
+process memory (the last four), so only the first request of a week pays for
+analysing the export (well under a second for 1,000 merchants).
 
 The report is :meth:`scoring.growth.GrowthReport.to_dict` (see
 ``scoring/growth.py`` for every formula) plus ``week`` and, per item,
@@ -28,7 +24,6 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from pathlib import Path
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query
@@ -36,8 +31,10 @@ from pydantic import BaseModel, Field
 
 from api.auth import MerchantPrincipal, require_merchant
 from api.deps import Services, get_services
-from api.errors import Conflict, NotFoundError, ServiceUnavailable, errors
-from ledger.store import NotFound
+from api.errors import Conflict, NotFoundError, errors
+from ledger.store import NotFound, RoundRow
+from sources.exports import archive_in
+from sources.stored import RoundDataMissing, round_policy, scored_export, weekly_round
 
 router = APIRouter(prefix="/merchant", tags=["merchant"], responses=errors(401, 403, 503))
 
@@ -45,7 +42,6 @@ router = APIRouter(prefix="/merchant", tags=["merchant"], responses=errors(401, 
 MAX_WEEK = 10_000
 _CACHE_SIZE = 4
 _lock = threading.Lock()
-_sources: dict[tuple[str, int], Any] = {}
 _analyses: OrderedDict[tuple[str, int, int], Any] = OrderedDict()
 
 
@@ -108,31 +104,28 @@ class GrowthResponse(BaseModel):
 # -- data ----------------------------------------------------------------------------
 
 
-def _analysis(home: Path, merchants: int, week: int) -> Any:
-    """The cached :class:`scoring.growth.GrowthAnalysis` of the oracle's export for ``week``."""
+def _analysis(services: Services, rnd: RoundRow) -> Any:
+    """The cached :class:`scoring.growth.GrowthAnalysis` of what round ``rnd`` scored."""
     from scoring.growth import GrowthAnalysis
-    from sources.synthetic import ScoringSource
 
-    key = (str(home), merchants, week)
+    key = (rnd.export_hash, rnd.policy_version)
     with _lock:
         if key in _analyses:
             _analyses.move_to_end(key)
             return _analyses[key]
-        source = _sources.get(key[:2])
-        if source is None:
-            source = _sources[key[:2]] = ScoringSource.prepare(Path(home), merchants)
-        data, features = source.platform_data(week)
-        analysis = GrowthAnalysis(data, features=features, policy=source.policy)
+    data = scored_export(archive_in(services.settings.home), rnd)
+    policy = round_policy(services.contracts(), services.documents(), rnd)
+    analysis = GrowthAnalysis(data, policy=policy)
+    with _lock:
         _analyses[key] = analysis
         while len(_analyses) > _CACHE_SIZE:
             _analyses.popitem(last=False)
-        return analysis
+    return analysis
 
 
 def clear_cache() -> None:
-    """Forget cached sources and analyses (tests; after a model or policy change)."""
+    """Forget cached analyses (tests)."""
     with _lock:
-        _sources.clear()
         _analyses.clear()
 
 
@@ -149,9 +142,6 @@ def growth(
     services: Services = Depends(get_services),
 ) -> GrowthResponse:
     """Only the caller's own report: the merchant is taken from the sign-in, never from the request."""
-    from scoring.errors import ScoringError
-    from scoring.growth import platform_merchants
-
     store = services.store()
     try:
         merchant = store.merchant_by_key(me.key)
@@ -159,17 +149,11 @@ def growth(
         raise NotFoundError("you have no platform records yet") from None
     if merchant.segment != "merchant":
         raise Conflict("growth diagnostics are for merchants, not farmers", code="wrong_segment")
-    weekly = store.rounds(segment="merchant", kind="weekly")
-    if not weekly:
-        raise NotFoundError("no weekly round has been scored yet")
-    latest = len(weekly) - 1
-    wk = latest if week is None else week
-    if wk > latest:
-        raise NotFoundError(f"week {wk} has not been scored yet (latest: {latest})")
     try:
-        analysis = _analysis(services.settings.home, platform_merchants(), wk)
-    except ScoringError as exc:
-        raise ServiceUnavailable(f"growth diagnostics are unavailable: {exc}", code="growth_unavailable") from None
+        rnd, wk = weekly_round(store, "merchant", week)
+        analysis = _analysis(services, rnd)
+    except RoundDataMissing as exc:
+        raise NotFoundError(str(exc)) from None
     if merchant.merchant_id not in analysis:
         raise NotFoundError(f"you have no records in the platform export of week {wk}")
     report = analysis.report(merchant.merchant_id)

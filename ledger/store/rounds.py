@@ -25,7 +25,7 @@ from ledger.store.bulk import (
     copy_decisions,
     insert_decisions,
 )
-from ledger.store.convert import b32, blob_or_none, choice, integer, now
+from ledger.store.convert import b32, b32_or_none, blob_or_none, choice, integer, now
 from ledger.store.errors import InvalidData, NotFound, RoundConflict
 from ledger.store.rows import DecisionRow, RoundRow, decision_tuple
 from ledger.store.rows import row as as_row
@@ -127,6 +127,8 @@ class RoundStore(StoreBase):
         root: bytes | str,
         batch_hash: bytes | str,
         batch_path: str | Path,
+        *,
+        export_hash: bytes | str | None = None,
     ) -> bool:
         """Store a built round in ONE transaction: its decisions, its tree, status 'built'.
 
@@ -142,6 +144,7 @@ class RoundStore(StoreBase):
         its ``tree_index``, tree indices distinct, leaf indices in ``0..n-1``,
         every decision of this round with the round's model and policy.
         ``leaf_hash`` itself is taken as given (the builder computed it).
+        ``export_hash`` names the platform export the round scored, if any.
         """
         root_b = b32(root, "root")
         nodes = blob_or_none(nodes, "nodes") or b""
@@ -154,7 +157,7 @@ class RoundStore(StoreBase):
         def check(rnd: RoundRow) -> None:
             check_batch(rnd, rows, nodes, root_b)
 
-        return self._save_built(round_id, len(rows), check, parts, nodes, root_b, batch_hash, batch_path)
+        return self._save_built(round_id, len(rows), check, parts, nodes, root_b, batch_hash, batch_path, export_hash)
 
     def save_built_round_columns(
         self,
@@ -164,6 +167,8 @@ class RoundStore(StoreBase):
         root: bytes | str,
         batch_hash: bytes | str,
         batch_path: str | Path,
+        *,
+        export_hash: bytes | str | None = None,
     ) -> bool:
         """:meth:`save_built_round` for decisions given column by column (the oracle's round path).
 
@@ -206,7 +211,7 @@ class RoundStore(StoreBase):
                 ]
                 yield list(zip(*per_column))
 
-        return self._save_built(round_id, n, check, parts, nodes, root_b, batch_hash, batch_path)
+        return self._save_built(round_id, n, check, parts, nodes, root_b, batch_hash, batch_path, export_hash)
 
     def _save_built(
         self,
@@ -218,9 +223,11 @@ class RoundStore(StoreBase):
         root_b: bytes,
         batch_hash: bytes | str,
         batch_path: str | Path,
+        export_hash: bytes | str | None,
     ) -> bool:
         round_id = integer(round_id, "round_id")
         batch_hash_b = b32(batch_hash, "batch_hash")
+        export_hash_b = b32_or_none(export_hash, "export_hash")
         batch_path_s = str(batch_path)
         with self._write() as conn:
             current = self._require_round(conn, round_id, lock=True)
@@ -251,6 +258,7 @@ class RoundStore(StoreBase):
                     batch_hash=batch_hash_b,
                     batch_path=batch_path_s,
                     built_at=now(),
+                    export_hash=export_hash_b,
                 )
             )
         return True

@@ -74,6 +74,7 @@ class RoundRow:
     created_at: datetime
     built_at: datetime | None
     anchored_at: datetime | None
+    export_hash: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,12 +18,9 @@ A, B = 0, 1  # merchants bound to dev accounts 10 and 11
 
 
 @pytest.fixture(scope="module", autouse=True)
-def platform_size(ledger_env: Any) -> Iterator[None]:
-    """The API must regenerate the platform the oracle scored: ledger_env scores 200 merchants."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("CREDIT_LEDGER_PLATFORM_MERCHANTS", "200")
-        growth_route.clear_cache()
-        yield
+def fresh_cache(ledger_env: Any) -> Iterator[None]:
+    growth_route.clear_cache()
+    yield
     growth_route.clear_cache()
 
 
@@ -98,3 +95,59 @@ def test_cli_default_week_is_the_latest_weekly_round(ledger_env: Any) -> None:
     from credit_ledger.growth_cmd import latest_week
 
     assert latest_week(ledger_env.settings) == len(ledger_env.rounds) - 1
+
+
+def test_growth_reads_the_stored_round_and_never_regenerates_it(
+    client: Any, auth_header: Any, ledger_env: Any, expected: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The report comes from the export the round archived: generating or training in a request fails here."""
+
+    def refuse(*_args: Any, **_kwargs: Any) -> Any:
+        raise AssertionError("the growth route must not generate platform data or train a model")
+
+    monkeypatch.setattr(ScoringSource, "prepare", refuse)
+    monkeypatch.setattr(ScoringSource, "platform_data", refuse)
+    monkeypatch.setattr("scoring.pipeline.train_segment", refuse)
+    growth_route.clear_cache()
+    body = _get(client, auth_header(ledger_env.merchant_account(A))).json()
+    assert body["daily"] == expected(A)["daily"] and body["indicators"] == expected(A)["indicators"]
+    latest = ledger_env.store.rounds(segment="merchant", kind="weekly")[-1]
+    assert latest.export_hash is not None
+
+
+def test_growth_without_a_stored_export_is_a_clear_404(
+    client: Any, auth_header: Any, ledger_env: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A round whose archived export is gone answers 404 naming the round, never a regenerated report."""
+    from sources import exports
+
+    growth_route.clear_cache()
+    monkeypatch.setattr(exports, "EXPORTS_DIR", str(tmp_path / "elsewhere"))
+    response = _get(client, auth_header(ledger_env.merchant_account(A)))
+    assert response.status_code == 404
+    assert "is not in" in response.json()["error"]["message"] and "export" in response.json()["error"]["message"]
+    growth_route.clear_cache()
+
+
+def test_cli_report_reads_the_stored_round(ledger_env: Any, expected: Any) -> None:
+    """``credit-ledger growth report`` without --data shows the same report the route serves."""
+    import subprocess
+    import sys
+
+    from ledger_support import oracle_cli_environment
+
+    merchant = ledger_env.merchant_id(A)
+    done = subprocess.run(
+        [sys.executable, "-m", "credit_ledger.cli", "growth", "report", merchant, "--lang", "en"],
+        env=oracle_cli_environment(ledger_env.settings),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    want = expected(A, "en")
+    assert f"(week {len(ledger_env.rounds) - 1})" in done.stdout and want["asOf"] in done.stdout
+    for indicator in want["indicators"]:
+        assert indicator["name"] in done.stdout
+    for item in want["items"]:
+        assert item["code"] in done.stdout

@@ -11,7 +11,7 @@ from alembic.migration import MigrationContext
 
 from ledger.store import Store, metadata, normalise_url
 
-HEAD = "0004_signin_nonces"
+HEAD = "0005_round_export_hash"
 
 TABLES = {
     "merchants",
@@ -137,3 +137,20 @@ def test_0003_keeps_decisions_and_fills_heads_from_them(store: Store, built_roun
     assert store.latest_leaf_hashes(4) == heads
     assert heads[keyof("a")] == before[1][0].leaf_hash and heads[keyof("c")] == before[3][0].leaf_hash
     assert [d.round_id for d in store.decisions_for_merchant(keyof("c"))] == [1, 2, 3]
+
+
+def test_0005_records_the_export_a_round_scored(store: Store, built_round) -> None:  # type: ignore[no-untyped-def]
+    """A built round keeps its export hash; down to 0004 and up again keeps the round (hash gone)."""
+    built = built_round(1, ["a", "b"])
+    store.create_round(1, "merchant", "weekly", 1, 1)
+    store.save_built_round(1, built.rows, built.nodes, built.root, built.batch_hash, "/b/1", export_hash=b"\x07" * 32)
+    assert store.get_round(1).export_hash == b"\x07" * 32
+    store.create_round(2, "merchant", "on_demand", 1, 1)
+    other = built_round(2, ["a"])
+    store.save_built_round(2, other.rows, other.nodes, other.root, other.batch_hash, "/b/2")
+    assert store.get_round(2).export_hash is None
+
+    _migrate_to(store, "0004_signin_nonces", "downgrade")
+    assert "export_hash" not in {c["name"] for c in sa.inspect(store.engine).get_columns("rounds")}
+    _migrate_to(store, "head", "upgrade")
+    assert store.get_round(1).root == built.root and store.get_round(1).export_hash is None
