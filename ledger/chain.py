@@ -54,6 +54,15 @@ class TransactionReverted(ChainError):
         self.data = data
 
 
+def gas_with_headroom(estimate: int) -> int:
+    """The gas limit to send for an ``eth_estimateGas`` result: 20% plus 10,000 over it.
+
+    The estimate is exact for the state it ran against; the margin covers a slightly
+    different state when the transaction is mined (a new storage slot, a longer string).
+    """
+    return int(estimate * 1.2) + 10_000
+
+
 @dataclass(frozen=True)
 class ErrorSignature:
     name: str
@@ -191,7 +200,7 @@ class Chain:
         except (ContractCustomError, ContractLogicError, ContractPanicError) as exc:
             raise self._reverted(exc, getattr(fn, "fn_name", "constructor")) from None
         if gas is None:
-            built["gas"] = int(built["gas"] * 1.2) + 10_000
+            built["gas"] = gas_with_headroom(built["gas"])
         return built
 
     def send(

@@ -40,6 +40,7 @@ from sqlalchemy.engine import Connection, Engine
 from web3.contract import Contract
 
 from ledger.deployment import CONTRACTS, LedgerContracts
+from ledger.retry import RetryPolicy
 from ledger.store.bulk import upsert_statement
 from ledger.store.schema import chain_cursors, chain_events
 
@@ -210,30 +211,17 @@ def retrying(
     backoff: float = DEFAULT_BACKOFF_SECONDS,
     sleep: Callable[[float], None] | None = None,
 ) -> T:
-    """``fn()``, retried with exponential backoff on any node/transport error.
+    """``fn()`` under the ledger's retry policy (:mod:`ledger.retry`), ``retries`` times at most.
 
-    Broad on purpose: requests, aiohttp and web3 each raise their own connection
-    and timeout types, and a restarting node answers with several of them.
+    Retries what means the node went away (connection and timeout errors of requests,
+    urllib3, aiohttp and web3, ``OSError``); a node that stays down ends in
+    :class:`IndexerUnavailable`. ``sleep`` defaults to ``time.sleep``, looked up per
+    pause, so tests can patch it.
     """
-    pause = sleep or time.sleep  # looked up per call, so tests can patch time.sleep
-    delay = backoff
-    for attempt in range(1, retries + 2):
-        try:
-            return fn()
-        except (IndexerError, KeyboardInterrupt):
-            raise
-        except Exception as exc:
-            if attempt > retries:
-                raise IndexerUnavailable(
-                    f"{what}: the node kept failing after {retries} retries "
-                    f"({type(exc).__name__}: {exc}); is it running? (`credit-ledger node start`)"
-                ) from exc
-            log.warning(
-                "%s failed (%s: %s); retry %d/%d in %.1fs", what, type(exc).__name__, exc, attempt, retries, delay
-            )
-            pause(delay)
-            delay = min(delay * 2, 30.0)
-    raise AssertionError("unreachable")  # pragma: no cover
+    policy = RetryPolicy(attempts=retries + 1, first_delay=backoff)
+    return policy.call(
+        fn, what, log=log.warning, sleep=sleep, error=lambda exhausted: IndexerUnavailable(exhausted.explained())
+    )
 
 
 def read_events(

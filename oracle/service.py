@@ -49,6 +49,7 @@ from ledger.enums import MerchantKind, MerchantStatus
 from ledger.identity import Pseudonymizer, feature_commitments
 from ledger.leaf import ZERO_HASH, LeafColumns
 from ledger.merkle import GcPaused
+from ledger.retry import RetryPolicy
 from ledger.roles import Role
 from ledger.store import MerchantRow, NotFound, Store
 from oracle.publish import segment_id
@@ -90,18 +91,13 @@ def crash_point(name: str) -> None:
 def with_retries(
     what: str, fn: Callable[[], T], attempts: int = 8, first_delay: float = 0.5, log: Callable[[str], None] = print
 ) -> T:
-    """Run ``fn``, retrying connection failures with exponential backoff (node restarts)."""
-    delay = first_delay
-    for attempt in range(1, attempts + 1):
-        try:
-            return fn()
-        except (ConnectionError, OSError, TimeoutError) as exc:
-            if attempt == attempts:
-                raise OracleError(f"{what}: node unreachable after {attempts} attempts ({exc})") from exc
-            log(f"{what}: node unreachable ({type(exc).__name__}); retry {attempt}/{attempts - 1} in {delay:.1f}s")
-            time.sleep(delay)
-            delay = min(delay * 2, 10.0)
-    raise AssertionError("unreachable")
+    """Run ``fn`` under the ledger's retry policy (:mod:`ledger.retry`): node restarts are ridden out.
+
+    Connection failures are retried ``attempts - 1`` times with exponential backoff, each
+    retry logged through ``log``; then :class:`OracleError` says what failed and what to do.
+    """
+    policy = RetryPolicy(attempts=attempts, first_delay=first_delay)
+    return policy.call(fn, what, log=log, error=lambda exhausted: OracleError(exhausted.explained()))
 
 
 @dataclass(frozen=True)

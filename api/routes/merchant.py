@@ -14,6 +14,11 @@ Disputes take two calls, so the merchant's key never leaves its wallet:
 2. ``POST /merchant/disputes`` ``{signedTransaction}`` checks it, relays it,
    waits for it to be mined and records the ``DisputeFiled`` event in the store.
 
+Both steps are :class:`ledger.relay.DisputeRelay`'s; the routes parse the request,
+call it and map its refusals to HTTP errors (``invalid_transaction`` 400,
+``wrong_signer`` and ``not_your_decision`` 403, ``dispute_refused`` and
+``transaction_rejected`` 409, ``chain_error`` 503).
+
 A merchant may also broadcast the signed transaction itself; then the dispute
 is on-chain at once and appears here when the indexer mirrors it.
 """
@@ -23,14 +28,11 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from eth_account import Account
 from fastapi import APIRouter, Depends, Path, status
-from web3.exceptions import ContractCustomError, ContractLogicError, ContractPanicError
-from web3.logs import DISCARD
 
 from api.auth import MerchantPrincipal, require_merchant
 from api.deps import Services, get_services
-from api.errors import BadRequest, Conflict, Forbidden, NotFoundError, ServiceUnavailable, errors
+from api.errors import ApiError, BadRequest, Conflict, Forbidden, NotFoundError, ServiceUnavailable, errors
 from api.schemas import (
     DecisionModel,
     DisputeModel,
@@ -44,7 +46,17 @@ from api.schemas import (
     UnsignedTransaction,
 )
 from ledger.bundle import BundleError, bundle_from_store
-from ledger.chain import TransactionReverted
+from ledger.relay import (
+    RECEIPT_TIMEOUT_SECONDS,
+    DisputeNotRecorded,
+    DisputeRefused,
+    DisputeRelay,
+    InvalidTransaction,
+    NotYourDecision,
+    RelayError,
+    TransactionRejected,
+    WrongSigner,
+)
 from ledger.store import DecisionRow, DisputeRow, NotFound
 
 router = APIRouter(prefix="/merchant", tags=["merchant"], responses=errors(401, 403, 503))
@@ -161,6 +173,26 @@ def list_disputes(
     return [_dispute_model(d) for d in services.store().disputes(merchant_key=me.key)]
 
 
+def _relay(services: Services) -> DisputeRelay:
+    return DisputeRelay(services.contracts(), services.store())
+
+
+#: The HTTP error of each relay refusal (its ``code`` is kept).
+_RELAY_STATUS: tuple[tuple[type[RelayError], type[ApiError]], ...] = (
+    (InvalidTransaction, BadRequest),
+    (WrongSigner, Forbidden),
+    (NotYourDecision, Forbidden),
+    (DisputeRefused, Conflict),
+    (TransactionRejected, Conflict),
+    (DisputeNotRecorded, ServiceUnavailable),
+)
+
+
+def _http_error(exc: RelayError) -> ApiError:
+    status = next((api for relay, api in _RELAY_STATUS if isinstance(exc, relay)), ServiceUnavailable)
+    return status(exc.message, code=exc.code)
+
+
 @router.post(
     "/disputes/prepare",
     response_model=DisputePrepareResponse,
@@ -180,63 +212,16 @@ def prepare_dispute(
     if body.round > MAX_ROUND:
         raise NotFoundError(f"you have no decision in round {body.round}")
     row = _own_decision(services, me, body.round)
-    store = services.store()
-    contracts = services.contracts()
-    chain = contracts.chain
-    proof = store.proof(row.round_id, me.key)
-    fn = contracts.ledger.functions.fileDispute(row.to_leaf().to_abi_tuple(), proof, body.reason)
-    sender = me.principal.address
+    proof = services.store().proof(row.round_id, me.key)
     try:
-        chain.call(fn, sender)
-    except TransactionReverted as exc:
-        raise Conflict(
-            f"the ledger would refuse this dispute: {exc.error}{exc.args_ or ''}", code="dispute_refused"
-        ) from None
-    tx = fn.build_transaction(
-        {
-            "from": sender,
-            "chainId": chain.chain_id,
-            "nonce": chain.w3.eth.get_transaction_count(sender, "pending"),
-            "gasPrice": max(chain.w3.eth.gas_price, 1),
-        }
-    )
+        tx = _relay(services).prepare(row.to_leaf(), proof, body.reason, sender=me.principal.address)
+    except RelayError as exc:
+        raise _http_error(exc) from None
     return DisputePrepareResponse(
-        transaction=UnsignedTransaction.model_validate(
-            {
-                "to": tx["to"],
-                "data": tx["data"],
-                "chainId": chain.chain_id,
-                "nonce": tx["nonce"],
-                # headroom over the estimate, as ledger.chain does for its own transactions
-                "gas": int(tx["gas"] * 1.2) + 10_000,
-                "gasPrice": tx["gasPrice"],
-                "value": 0,
-                "from": sender,
-            }
-        ),
+        transaction=UnsignedTransaction.model_validate(tx),
         leafHash=_hex(row.leaf_hash) or "",
         round=row.round_id,
     )
-
-
-def _decode_raw(raw: bytes) -> dict[str, Any]:
-    """``to``, ``data`` and the other fields of a signed legacy or typed transaction."""
-    import rlp
-    from eth_account.typed_transactions import TypedTransaction
-
-    try:
-        if raw and raw[0] >= 0xC0:  # legacy: an RLP list
-            nonce, gas_price, gas, to, value, data, _v, _r, _s = rlp.decode(raw)
-            return {"to": "0x" + bytes(to).hex(), "data": bytes(data), "value": int.from_bytes(value, "big")}
-        fields = TypedTransaction.from_bytes(raw).as_dict()
-        to = fields.get("to") or b""
-        return {
-            "to": to if isinstance(to, str) else "0x" + bytes(to).hex(),
-            "data": bytes(fields.get("data") or b""),
-            "value": int(fields.get("value") or 0),
-        }
-    except Exception as exc:  # rlp and eth_account raise many types for garbage
-        raise BadRequest(f"not a signed transaction: {type(exc).__name__}", code="invalid_transaction") from None
 
 
 @router.post(
@@ -255,55 +240,13 @@ def submit_dispute(
     raw_hex = body.signedTransaction[2:]
     if len(raw_hex) % 2:
         raise BadRequest("signedTransaction has an odd number of hex digits", code="invalid_transaction")
-    raw = bytes.fromhex(raw_hex)
     try:
-        signer = Account.recover_transaction(raw)
-    except Exception:
-        raise BadRequest("cannot recover the transaction's signer", code="invalid_transaction") from None
-    if signer.lower() != me.principal.address.lower():
-        raise Forbidden("the transaction is not signed by the signed-in account", code="wrong_signer")
-    fields = _decode_raw(raw)
-    contracts = services.contracts()
-    chain = contracts.chain
-    ledger = contracts.ledger
-    if fields["to"].lower() != ledger.address.lower() or fields["value"] != 0:
-        raise BadRequest("the transaction is not a call to this ledger's CreditLedger", code="invalid_transaction")
-    try:
-        fn, args = ledger.decode_function_input(fields["data"])
-    except ValueError:
-        raise BadRequest("the transaction does not call a CreditLedger function", code="invalid_transaction") from None
-    if fn.fn_name != "fileDispute":
-        raise BadRequest(f"the transaction calls {fn.fn_name}, not fileDispute", code="invalid_transaction")
-    leaf = args["leaf"]
-    merchant_key = bytes(leaf[0] if isinstance(leaf, (list, tuple)) else leaf["merchantKey"])
-    if merchant_key != me.key:
-        raise Forbidden("the transaction disputes another merchant's decision", code="not_your_decision")
-
-    # Simulate before broadcasting: a reverting dispute is a 409, not a mined failure.
-    try:
-        chain.w3.eth.call({"from": signer, "to": ledger.address, "data": "0x" + fields["data"].hex()})
-    except (ContractCustomError, ContractLogicError, ContractPanicError) as exc:
-        reverted = chain._reverted(exc, "fileDispute")  # decodes the custom error's name
-        raise Conflict(
-            f"the ledger refuses this dispute: {reverted.error}{reverted.args_ or ''}", code="dispute_refused"
-        ) from None
-    try:
-        tx_hash = bytes(chain.w3.eth.send_raw_transaction(raw))
-    except ValueError as exc:  # node-side rejection: nonce too low, underpriced...
-        raise Conflict(f"the node refused the transaction: {exc}", code="transaction_rejected") from None
-    receipt = chain.wait(tx_hash, timeout=60)
-    if receipt["status"] != 1:
-        raise Conflict(f"the dispute transaction 0x{tx_hash.hex()} reverted", code="dispute_refused")
-    events = ledger.events.DisputeFiled().process_receipt(receipt, errors=DISCARD)
-    if not events:
-        raise ServiceUnavailable("the dispute was mined but emitted no DisputeFiled event", code="chain_error")
-    event = events[0]["args"]
-    row = services.store().add_dispute(
-        int(event["disputeId"]),
-        int(event["round"]),
-        bytes(event["merchantKey"]),
-        bytes(event["leafHash"]),
-        str(event["reason"]),
-        filed_tx=tx_hash,
-    )
-    return _dispute_model(row)
+        relayed = _relay(services).relay(
+            bytes.fromhex(raw_hex),
+            signer_must_be=me.principal.address,
+            merchant_key=me.key,
+            timeout=RECEIPT_TIMEOUT_SECONDS,
+        )
+    except RelayError as exc:
+        raise _http_error(exc) from None
+    return _dispute_model(relayed.dispute)
