@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from eth_account.signers.local import LocalAccount
-from web3.exceptions import TransactionNotFound
+from web3.exceptions import TransactionNotFound, Web3RPCError
 
 from ledger import batchfile
 from ledger.accounts import FIRST_DEV_MERCHANT_INDEX, RoleAccounts, dev_account
@@ -466,7 +466,7 @@ class Oracle:
             with_retries(
                 "send anchor", lambda: self.chain.w3.eth.send_raw_transaction(signed.raw_transaction), log=self.log
             )
-        except ValueError as exc:  # "nonce too low" / "already known": settled on the next pass
+        except (ValueError, Web3RPCError) as exc:  # "nonce too low" / "already known": settled on the next pass
             self.log(f"round {round_id}: node refused the transaction ({exc}); re-checking the chain")
             time.sleep(0.5)
             return self.anchor_round(round_id, _depth + 1)

@@ -24,6 +24,7 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse, StreamingResponse
+from web3.exceptions import Web3RPCError
 
 from api.auth import require_role
 from api.deps import Services, get_services
@@ -62,6 +63,8 @@ def sync_index(services: Services) -> tuple[bool, str | None]:
         return True, None
     except IndexerError as exc:
         return False, str(exc)
+    except Web3RPCError as exc:  # the node answered, but not with logs (e.g. a range it refuses)
+        return False, f"the node refused to serve events: {exc}"
     except Exception as exc:
         if getattr(exc, "status_code", None) == 503 or isinstance(exc, (ConnectionError, OSError)):
             return False, str(exc)
