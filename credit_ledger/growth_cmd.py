@@ -6,8 +6,9 @@
 
 Without ``--data`` the platform export is produced exactly as the oracle produces
 it (:meth:`sources.synthetic.ScoringSource.platform_data`) for
-``$CREDIT_LEDGER_PLATFORM_MERCHANTS`` merchants (default 1000, the demo's count);
-``--week`` defaults to the week of the store's latest weekly round (0 if none).
+``Settings.platform_merchants`` merchants (``$CREDIT_LEDGER_PLATFORM_MERCHANTS``,
+default 1000, the demo's count); ``--week`` defaults to the week of the store's
+latest weekly round (0 if none).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from scoring.errors import ScoringError
-from scoring.growth import GrowthAnalysis, GrowthReport, platform_merchants
+from scoring.growth import GrowthAnalysis, GrowthReport
 
 app = typer.Typer(
     help="Growth-plan diagnostics: peer-relative indicators and a diagnosis report per merchant.", no_args_is_help=True
@@ -93,7 +94,7 @@ def load_analysis(week: int | None, data_dir: Path | None, merchants: int | None
     settings = Settings.from_env()
     wk = latest_week(settings) if week is None else week
     source = ScoringSource.prepare(
-        settings.home, merchants or platform_merchants(), log=lambda m: console.print(f"[dim]{m}[/]")
+        settings.home, merchants or settings.platform_merchants, log=lambda m: console.print(f"[dim]{m}[/]")
     )
     data, features = source.platform_data(wk)
     return GrowthAnalysis(data, features=features, policy=source.policy), wk

@@ -101,6 +101,7 @@ def make_ledger_env(
         database_url=database_url or f"sqlite:///{home / 'ledger.db'}",
         policy_delay_seconds=60,
         embedded_node=False,
+        platform_merchants=merchants,  # the API's growth plan regenerates the platform the oracle scored
     )
     accounts = RoleAccounts.development()
     chain = Chain.connect(rpc_url)

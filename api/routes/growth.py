@@ -8,12 +8,12 @@ merchant).
 
 The platform data is produced the way the oracle produces it:
 ``ScoringSource.prepare(settings.home, merchants)`` then
-``platform_data(week)``, with ``merchants`` from
-``$CREDIT_LEDGER_PLATFORM_MERCHANTS`` (default **1000**, the demo's count; it
-must equal the count the oracle scored, or the peer groups - and, above the
-real count, the merchants themselves - differ).  ``week`` defaults to the week
-of the latest weekly merchant round in the store (the oracle's numbering: the
-n-th weekly round scores week n-1).  One analysis per (home, merchants, week)
+``platform_data(week)``, with ``merchants`` from the app's
+``Settings.platform_merchants`` (``$CREDIT_LEDGER_PLATFORM_MERCHANTS``, default
+**1000**, the demo's count; it must equal the count the oracle scored, or the
+peer groups - and, above the real count, the merchants themselves - differ).
+``week`` defaults to the week of the latest weekly merchant round in the store
+(the oracle's numbering: the n-th weekly round scores week n-1).  One analysis per (home, merchants, week)
 is cached in process memory (the last four), so only the first request of a
 week pays for generating and analysing the export (well under a second for
 1,000 merchants; if the home holds no trained model yet, ``prepare`` trains
@@ -150,7 +150,6 @@ def growth(
 ) -> GrowthResponse:
     """Only the caller's own report: the merchant is taken from the sign-in, never from the request."""
     from scoring.errors import ScoringError
-    from scoring.growth import platform_merchants
 
     store = services.store()
     try:
@@ -167,7 +166,7 @@ def growth(
     if wk > latest:
         raise NotFoundError(f"week {wk} has not been scored yet (latest: {latest})")
     try:
-        analysis = _analysis(services.settings.home, platform_merchants(), wk)
+        analysis = _analysis(services.settings.home, services.settings.platform_merchants, wk)
     except ScoringError as exc:
         raise ServiceUnavailable(f"growth diagnostics are unavailable: {exc}", code="growth_unavailable") from None
     if merchant.merchant_id not in analysis:

@@ -20,10 +20,9 @@ A, B = 0, 1  # merchants bound to dev accounts 10 and 11
 @pytest.fixture(scope="module", autouse=True)
 def platform_size(ledger_env: Any) -> Iterator[None]:
     """The API must regenerate the platform the oracle scored: ledger_env scores 200 merchants."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("CREDIT_LEDGER_PLATFORM_MERCHANTS", "200")
-        growth_route.clear_cache()
-        yield
+    assert ledger_env.settings.platform_merchants == 200
+    growth_route.clear_cache()
+    yield
     growth_route.clear_cache()
 
 
