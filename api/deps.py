@@ -10,7 +10,6 @@ after :attr:`Services.reset_chain` is triggered by that failure.
 
 from __future__ import annotations
 
-import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,7 +34,8 @@ class ApiConfig:
 
     ``domain`` is the EIP-4361 domain a sign-in message must name; ``None``
     means the ``Host`` the request came to (fine behind no proxy; set it when
-    a proxy rewrites the host). Environment: ``CREDIT_LEDGER_API_DOMAIN``.
+    a proxy rewrites the host). Environment: ``CREDIT_LEDGER_API_DOMAIN``
+    (:attr:`ledger.config.Settings.api_domain`).
     """
 
     domain: str | None = None
@@ -46,7 +46,8 @@ class ApiConfig:
 
     @classmethod
     def from_env(cls) -> ApiConfig:
-        return cls(domain=os.environ.get("CREDIT_LEDGER_API_DOMAIN") or None)
+        """The domain from this process's :class:`Settings`; every other field at its default."""
+        return cls(domain=Settings.from_env().api_domain)
 
 
 @dataclass

@@ -6,13 +6,14 @@ an option of the command that uses it.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
+
+from ledger.config import Settings
 
 
 def home() -> Path:
     """``$CREDIT_LEDGER_HOME/scoring`` (read at call time, so tests can set the variable)."""
-    return Path(os.environ.get("CREDIT_LEDGER_HOME", "./.credit-ledger")) / "scoring"
+    return Settings.from_env().home / "scoring"
 
 
 def data_dir(segment: str, round_no: int) -> Path:

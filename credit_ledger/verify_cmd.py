@@ -2,19 +2,16 @@
 
 Mount with ``app.command("verify")(verify_cmd.verify)``; ``app`` here is the same
 command as a standalone Typer app. Exit status: 0 all checks passed, 1 a check
-failed, 2 the bundle could not be read or the node does not answer.
+failed, 2 the bundle could not be read, a setting is malformed or the node does not answer.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import typer
 from rich.console import Console
-
-DEFAULT_RPC = "http://127.0.0.1:8545"
 
 console = Console(soft_wrap=True)
 
@@ -24,7 +21,10 @@ def verify(
     rpc: str = typer.Option(
         None,
         "--rpc",
-        help="JSON-RPC URL of any node of the ledger's chain (default: $CREDIT_LEDGER_RPC_URL or http://127.0.0.1:8545).",
+        help=(
+            "JSON-RPC URL of any node of the ledger's chain"
+            " (default: $CREDIT_LEDGER_RPC_URL, else the embedded node, http://127.0.0.1:8545)."
+        ),
     ),
     contract: str = typer.Option(
         None, "--contract", help="The CreditLedger address you trust; the bundle must name this one."
@@ -34,6 +34,7 @@ def verify(
     """Verify a decision's proof bundle against the chain alone: every check printed, exit 1 if any fails."""
     from ledger.bundle import verify_bundle
     from ledger.chain import Chain, ChainError
+    from ledger.config import ConfigError, Settings
 
     try:
         text = typer.get_text_stream("stdin").read() if str(bundle) == "-" else bundle.read_text()
@@ -41,7 +42,11 @@ def verify(
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         console.print(f"[red]error:[/red] cannot read a JSON bundle from {bundle}: {exc}")
         raise typer.Exit(2) from None
-    url = rpc or os.environ.get("CREDIT_LEDGER_RPC_URL") or DEFAULT_RPC
+    try:
+        url = rpc or Settings.from_env().rpc_url
+    except ConfigError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
     try:
         chain = Chain.connect(url, timeout=15.0)
         report = verify_bundle(data, chain, expected_contract=contract)

@@ -21,16 +21,14 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from ledger.config import PROJECT_ROOT
+from ledger.config import PROJECT_ROOT, Settings
 
 SOLC_VERSION = "0.8.28"
 EVM_VERSION = "shanghai"
 OPTIMIZER_RUNS = 200
 CONTRACTS_DIR = PROJECT_ROOT / "contracts"
 SHIM_PATH = PROJECT_ROOT / "tools" / "solc"
-NODE_MODULES = PROJECT_ROOT / "node_modules"
 CACHE_DIR = PROJECT_ROOT / "build" / "credit-ledger"
-REMAPPINGS = ["@openzeppelin/=node_modules/@openzeppelin/"]
 
 
 class CompileError(RuntimeError):
@@ -46,8 +44,21 @@ class CompiledContract:
     deployed_bytecode: str
 
 
+def _library_prefix() -> str:
+    """Where imported libraries come from: ``node_modules`` relative to the base path when it is there.
+
+    Relative, the default keeps the source names (and so the bytecode metadata) it
+    always had; a ``CREDIT_LEDGER_NODE_MODULES`` elsewhere is named absolutely.
+    """
+    node_modules = Settings.from_env().node_modules
+    try:
+        return node_modules.relative_to(PROJECT_ROOT).as_posix()
+    except ValueError:
+        return node_modules.as_posix()
+
+
 def _package_version(package: str) -> str:
-    manifest = NODE_MODULES / package / "package.json"
+    manifest = Settings.from_env().node_modules / package / "package.json"
     if not manifest.is_file():
         raise CompileError(
             f"{manifest} is missing: run `npm ci` in {PROJECT_ROOT} (the Makefile targets do this for you)"
@@ -70,7 +81,7 @@ def standard_input(contracts_dir: Path = CONTRACTS_DIR) -> dict[str, Any]:
         "settings": {
             "evmVersion": EVM_VERSION,
             "optimizer": {"enabled": True, "runs": OPTIMIZER_RUNS},
-            "remappings": REMAPPINGS,
+            "remappings": [f"@openzeppelin/={_library_prefix()}/@openzeppelin/"],
             "outputSelection": {"*": {"*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object"]}},
         },
     }
@@ -97,7 +108,7 @@ def _run_compiler(std_input: dict[str, Any]) -> dict[str, Any]:
             std_input,
             solc_binary=SHIM_PATH,
             base_path=str(PROJECT_ROOT),
-            allow_paths=[str(PROJECT_ROOT)],
+            allow_paths=[str(PROJECT_ROOT), str(Settings.from_env().node_modules)],
         )
     except solcx.exceptions.SolcError as exc:
         raise CompileError(str(exc)) from exc
@@ -119,11 +130,12 @@ def compile_contracts(contracts_dir: Path = CONTRACTS_DIR, use_cache: bool = Tru
         tmp = cache_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(output))
         tmp.replace(cache_file)
+    libraries = _library_prefix()
     contracts: dict[str, CompiledContract] = {}
     for source, by_name in output["contracts"].items():
         for name, data in by_name.items():
             bytecode = data["evm"]["bytecode"]["object"]
-            if name in contracts and source.startswith("node_modules"):
+            if name in contracts and source.startswith(libraries):
                 continue  # our own contract wins a name clash with a library one
             contracts[name] = CompiledContract(
                 name=name,

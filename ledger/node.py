@@ -19,7 +19,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from ledger.config import PROJECT_ROOT
+from ledger.config import Settings
 
 #: anvil's documented development mnemonic. Its keys are public knowledge: they must
 #: never hold value, and no other key is ever printed by this project.
@@ -33,11 +33,9 @@ class NodeError(RuntimeError):
 
 
 def anvil_binary() -> Path:
-    """Path of the anvil binary that npm installed."""
-    candidates = [
-        PROJECT_ROOT / "node_modules" / "@foundry-rs" / "anvil-linux-amd64" / "bin" / "anvil",
-        PROJECT_ROOT / "node_modules" / "@foundry-rs" / "anvil-linux-arm64" / "bin" / "anvil",
-    ]
+    """Path of the anvil binary that npm installed (under ``Settings.node_modules``)."""
+    packages = Settings.from_env().node_modules / "@foundry-rs"
+    candidates = [packages / f"anvil-linux-{arch}" / "bin" / "anvil" for arch in ("amd64", "arm64")]
     for path in candidates:
         if path.is_file():
             return path

@@ -20,7 +20,9 @@ exactly one root on-chain, equal to the stored one, and every decision stored on
   A round that is anchored but not yet confirmed is resumed like an unfinished one.
 
 For tests and drills, ``CREDIT_LEDGER_CRASH_AT`` (``after_tree``, ``after_send``,
-``after_receipt``) makes the process SIGKILL itself at that point.
+``after_receipt``) makes the process SIGKILL itself at that point, and
+``CREDIT_LEDGER_PAUSE_AT=point:seconds`` makes it sleep there (``Settings.crash_at``,
+``Settings.pause_at``).
 """
 
 from __future__ import annotations
@@ -57,8 +59,6 @@ from sources.records import DecisionSource
 
 log_ = logging.getLogger("credit_ledger.oracle")
 
-CRASH_ENV = "CREDIT_LEDGER_CRASH_AT"
-PAUSE_ENV = "CREDIT_LEDGER_PAUSE_AT"  # "point:seconds", for drills that restart the node mid-round
 T = TypeVar("T")
 
 
@@ -79,13 +79,19 @@ class RootConflict(OracleError):
 
 
 def crash_point(name: str) -> None:
-    """SIGKILL this process if the crash drill asks for ``name`` (no cleanup runs)."""
-    if os.environ.get(CRASH_ENV) == name:
+    """SIGKILL this process if the crash drill asks for ``name`` (no cleanup runs), or pause there.
+
+    The drill settings are read at each call, not taken from the oracle's settings:
+    a drill names the point in the environment of the one process it targets.
+    """
+    settings = Settings.from_env()
+    if settings.crash_at == name:
         os.kill(os.getpid(), signal.SIGKILL)
-    point, _, seconds = os.environ.get(PAUSE_ENV, "").partition(":")
-    if point == name:
-        print(f"drill: pausing {seconds}s at {name}", flush=True)
-        time.sleep(float(seconds or 0))
+    pause = settings.pause
+    if pause is not None and pause[0] == name:
+        seconds = pause[1]
+        print(f"drill: pausing {seconds:g}s at {name}", flush=True)
+        time.sleep(seconds)
 
 
 def with_retries(

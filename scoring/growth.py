@@ -129,7 +129,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import math
-import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -145,10 +144,6 @@ from scoring.synth import PlatformData
 from scoring.validate import ValidationResult, validate
 
 GROWTH_VERSION = "growth-1"
-#: How many merchants the platform export holds (the API and CLI regenerate the
-#: same synthetic platform as the oracle, so this must match the oracle's count).
-PLATFORM_MERCHANTS_ENV = "CREDIT_LEDGER_PLATFORM_MERCHANTS"
-DEFAULT_PLATFORM_MERCHANTS = 1000
 LANGS = ("zh", "en")
 MAX_RATIO = 8.0
 PEER_KEYS = ("industry", "region")
@@ -1064,20 +1059,6 @@ class GrowthAnalysis:
         return items
 
 
-def platform_merchants() -> int:
-    """``$CREDIT_LEDGER_PLATFORM_MERCHANTS`` (default 1000, the demo's count); must be >= 1."""
-    raw = os.environ.get(PLATFORM_MERCHANTS_ENV, "").strip()
-    if not raw:
-        return DEFAULT_PLATFORM_MERCHANTS
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ScoringError(f"{PLATFORM_MERCHANTS_ENV}={raw!r} is not an integer") from None
-    if value < 1:
-        raise ScoringError(f"{PLATFORM_MERCHANTS_ENV} must be >= 1")
-    return value
-
-
 def growth_report(data: PlatformData, merchant_id: str, policy: Policy | None = None) -> GrowthReport:
     """Convenience: :class:`GrowthAnalysis` over ``data``, then one merchant's report."""
     return GrowthAnalysis(data, policy=policy).report(merchant_id)
@@ -1085,12 +1066,10 @@ def growth_report(data: PlatformData, merchant_id: str, policy: Policy | None = 
 
 __all__ = [
     "COMPONENT_METRICS",
-    "DEFAULT_PLATFORM_MERCHANTS",
     "GROWTH_VERSION",
     "INDICATORS",
     "INDICATOR_KEYS",
     "ITEM_CODES",
-    "PLATFORM_MERCHANTS_ENV",
     "ComponentResult",
     "DailyPoint",
     "DiagnosisItem",
@@ -1104,5 +1083,4 @@ __all__ = [
     "indicator_table",
     "merchant_metrics",
     "peer_averages",
-    "platform_merchants",
 ]

@@ -22,13 +22,13 @@ left out of the OpenAPI document (they serve files, not API resources).
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 from fastapi import APIRouter
 from fastapi.responses import FileResponse, RedirectResponse
 
 from api.errors import NotFoundError, ServiceUnavailable
+from ledger.config import Settings
 
 __all__ = ["ASSETS", "VENDOR", "node_modules_dir", "router", "vendor_path"]
 
@@ -78,9 +78,8 @@ _ASSET_HEADERS = {"Cache-Control": "no-cache", "X-Content-Type-Options": "nosnif
 
 
 def node_modules_dir() -> Path:
-    """``$CREDIT_LEDGER_NODE_MODULES``, else ``node_modules`` at the repository root."""
-    override = os.environ.get("CREDIT_LEDGER_NODE_MODULES")
-    return Path(override).expanduser().resolve() if override else REPO_ROOT / "node_modules"
+    """``$CREDIT_LEDGER_NODE_MODULES``, else ``node_modules`` at the repository root (read per request)."""
+    return Settings.from_env().node_modules
 
 
 def vendor_path(name: str) -> Path:

@@ -242,7 +242,7 @@ def test_cli_verify(tmp_path: Path, bundle: dict, ledger_env: Any) -> None:
 
 
 def test_node_down_is_503_json(ledger_env: Any, bundle: dict, login: Any) -> None:
-    settings = dataclasses.replace(ledger_env.settings, rpc_url=f"http://127.0.0.1:{free_port()}")
+    settings = ledger_env.settings.model_copy(update={"rpc_url": f"http://127.0.0.1:{free_port()}"})
     app = create_app(settings, ApiConfig(domain="testserver"))
     with TestClient(app, raise_server_exceptions=False) as c:
         response = c.post("/verify", json=bundle)

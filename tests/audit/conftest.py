@@ -40,7 +40,7 @@ def ledger_copy(ledger_env, tmp_path: Path) -> Iterator[LedgerCopy]:  # type: ig
 
     with sqlite3.connect(src / "ledger.db") as source, sqlite3.connect(home / "ledger.db") as target:
         source.backup(target)
-    settings = dataclasses.replace(ledger_env.settings, home=home, database_url=f"sqlite:///{home / 'ledger.db'}")
+    settings = ledger_env.settings.model_copy(update={"home": home, "database_url": f"sqlite:///{home / 'ledger.db'}"})
     store = Store.open(settings.database_url)
     try:
         yield LedgerCopy(settings, store, ledger_env.contracts)

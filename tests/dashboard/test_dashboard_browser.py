@@ -67,8 +67,6 @@ def base_url(env: LedgerEnv) -> Iterator[str]:
     from api.deps import ApiConfig
 
     with pytest.MonkeyPatch.context() as mp:
-        # /merchant/growth regenerates the oracle's platform export: same merchant count.
-        mp.setenv("CREDIT_LEDGER_PLATFORM_MERCHANTS", str(MERCHANTS))
         port = free_port()
         server = uvicorn.Server(
             uvicorn.Config(

@@ -10,7 +10,6 @@ oracle must record the new block and count from there).
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 import time
 from collections.abc import Iterator
@@ -53,7 +52,7 @@ def on_demand_mining(confirm_env: LedgerEnv) -> Iterator[None]:
 
 
 def oracle_with(env: LedgerEnv, confirmations: int, log: list[str]) -> Oracle:
-    settings = dataclasses.replace(env.settings, confirmations=confirmations)
+    settings = env.settings.model_copy(update={"confirmations": confirmations})
     return Oracle(settings, log=log.append, accounts=env.oracle.accounts)
 
 

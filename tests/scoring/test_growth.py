@@ -24,7 +24,6 @@ from scoring.growth import (
     component_ratio,
     indicator_from_ratios,
     indicator_table,
-    platform_merchants,
 )
 from scoring.policy import MARKETING_LOAN, STOCKING_FINANCE
 from scoring.synth import PlatformData, generate_merchants
@@ -227,16 +226,6 @@ def test_report_is_deterministic_and_json_safe(data: PlatformData, analysis: Gro
         assert "merchantId" not in body and mid not in json.dumps(body)
         assert len(body["daily"]) == analysis.report(mid).history_days <= 60
         assert body["daily"] == sorted(body["daily"], key=lambda d: d["date"])
-
-
-def test_platform_merchants_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("CREDIT_LEDGER_PLATFORM_MERCHANTS", raising=False)
-    assert platform_merchants() == 1000
-    monkeypatch.setenv("CREDIT_LEDGER_PLATFORM_MERCHANTS", "200")
-    assert platform_merchants() == 200
-    monkeypatch.setenv("CREDIT_LEDGER_PLATFORM_MERCHANTS", "many")
-    with pytest.raises(Exception, match="not an integer"):
-        platform_merchants()
 
 
 def test_cli_report(data: PlatformData, tmp_path: Path) -> None:
