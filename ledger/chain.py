@@ -9,6 +9,7 @@ the decoded custom error.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,33 +26,76 @@ from web3.contract.contract import ContractFunction
 from web3.exceptions import ContractCustomError, ContractLogicError, ContractPanicError, TimeExhausted
 from web3.types import TxReceipt
 
+from foundation.errors import EXIT_INPUT, CreditLedgerError
 from ledger.compiler import CompiledContract, compiled
 
+_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
 
-class ChainError(RuntimeError):
+
+class ChainError(CreditLedgerError, RuntimeError):
     """Base class for chain access failures."""
+
+    code = "chain_error"
+    hint = "check that the node at CREDIT_LEDGER_RPC_URL is up and synced, then try again"
 
 
 class NodeUnreachable(ChainError):
     """No JSON-RPC node answers at the configured URL."""
 
+    code = "chain_unavailable"
+    hint = "`credit-ledger node status` shows the embedded node; any other must answer at CREDIT_LEDGER_RPC_URL"
+
 
 class WrongChain(ChainError):
     """The node's chain id is not the one configured."""
+
+    code = "wrong_chain"
+    hint = "point CREDIT_LEDGER_RPC_URL at a node of the configured chain, or fix CREDIT_LEDGER_CHAIN_ID"
+    exit_code = EXIT_INPUT
 
 
 class ContractMissing(ChainError):
     """A contract the address book names has no code on this chain."""
 
+    code = "contract_missing"
+    hint = "the chain was reset or the address book is from another chain: run `credit-ledger deploy`"
+
 
 class TransactionReverted(ChainError):
     """A call or transaction reverted; ``error`` is the custom error's name if known."""
+
+    code = "transaction_reverted"
+    hint = "the contract refused the call: the revert names the rule it broke; fix that and send it again"
 
     def __init__(self, error: str, args: tuple[Any, ...], data: str | None, message: str) -> None:
         super().__init__(message)
         self.error = error
         self.args_ = args
         self.data = data
+
+
+def describe_revert(error: str, args: tuple[Any, ...] = ()) -> str:
+    """A decoded revert as messages show it: ``Name(arg, ...)``, bytes as ``0x`` hex, never a bytes repr.
+
+    ``describe_revert("DisputeAlreadyOpen", (leaf_hash,))`` is ``"DisputeAlreadyOpen(0x7dac36...)"``;
+    a revert without a decoded name is ``"without a reason"``.
+    """
+    name = error or "without a reason"
+    if not args:
+        return name
+    return f"{name}({', '.join(_revert_arg(a) for a in args)})"
+
+
+def _revert_arg(value: Any) -> str:
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return "0x" + bytes(value).hex()
+    if isinstance(value, str) and _ADDRESS.fullmatch(value):
+        return value
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_revert_arg(v) for v in value) + "]"
+    if isinstance(value, str):
+        return repr(value)
+    return str(value)
 
 
 @dataclass(frozen=True)
@@ -166,7 +210,7 @@ class Chain:
             name = "Error"
             args = (str(exc),)
         return TransactionReverted(
-            name, args, data if isinstance(data, str) else None, f"{what} reverted: {name}{args}"
+            name, args, data if isinstance(data, str) else None, f"{what} reverted: {describe_revert(name, args)}"
         )
 
     def call(self, fn: ContractFunction, sender: str | None = None) -> Any:

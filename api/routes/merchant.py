@@ -44,7 +44,7 @@ from api.schemas import (
     UnsignedTransaction,
 )
 from ledger.bundle import BundleError, bundle_from_store
-from ledger.chain import TransactionReverted
+from ledger.chain import TransactionReverted, describe_revert
 from ledger.store import DecisionRow, DisputeRow, NotFound
 
 router = APIRouter(prefix="/merchant", tags=["merchant"], responses=errors(401, 403, 503))
@@ -190,7 +190,7 @@ def prepare_dispute(
         chain.call(fn, sender)
     except TransactionReverted as exc:
         raise Conflict(
-            f"the ledger would refuse this dispute: {exc.error}{exc.args_ or ''}", code="dispute_refused"
+            f"the ledger would refuse this dispute: {describe_revert(exc.error, exc.args_)}", code="dispute_refused"
         ) from None
     tx = fn.build_transaction(
         {
@@ -285,7 +285,8 @@ def submit_dispute(
     except (ContractCustomError, ContractLogicError, ContractPanicError) as exc:
         reverted = chain._reverted(exc, "fileDispute")  # decodes the custom error's name
         raise Conflict(
-            f"the ledger refuses this dispute: {reverted.error}{reverted.args_ or ''}", code="dispute_refused"
+            f"the ledger refuses this dispute: {describe_revert(reverted.error, reverted.args_)}",
+            code="dispute_refused",
         ) from None
     try:
         tx_hash = bytes(chain.w3.eth.send_raw_transaction(raw))
