@@ -25,6 +25,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import secrets
 import time
 import warnings
@@ -33,6 +34,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from eth_utils import to_checksum_address
 from fastapi import APIRouter, Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
@@ -46,6 +48,7 @@ with warnings.catch_warnings():
 from api.deps import Services, get_services
 from api.errors import BadRequest, Forbidden, Unauthorized, errors
 from api.schemas import LoginRequest, LoginResponse, NonceResponse
+from foundation.errors import EXIT_INPUT, CreditLedgerError
 from ledger.deployment import LedgerContracts
 from ledger.enums import MerchantKind, MerchantStatus
 from ledger.roles import ROLE_HOME, Role
@@ -67,8 +70,12 @@ TOKEN_VERSION = 1
 ZERO32 = bytes(32)
 
 
-class AuthError(Exception):
+class AuthError(CreditLedgerError):
     """A session token is malformed, forged or expired."""
+
+    code = "invalid_token"
+    hint = "sign in again: GET /auth/nonce, sign the EIP-4361 message, POST /auth/login"
+    exit_code = EXIT_INPUT
 
 
 # -- principal ------------------------------------------------------------------
@@ -360,12 +367,65 @@ def _parse_message(text: str) -> SiweMessage:
     try:
         message = SiweMessage.from_message(text)
     except Exception as exc:  # the ABNF parser and pydantic raise various types
-        raise BadRequest(f"not an EIP-4361 message: {str(exc)[:200]}", code="invalid_message") from None
+        raise BadRequest(
+            f"not an EIP-4361 message: {_siwe_problem(text, exc)[:200]}; build it from GET /auth/nonce's "
+            "domain, nonce and uri with a SIWE library",
+            code="invalid_message",
+        ) from None
     # siwe verifies the signature over its own re-serialisation; insisting the
     # text is already canonical means we check exactly the bytes the user signed.
     if message.prepare_message() != text:
         raise BadRequest("the message is not in canonical EIP-4361 form", code="invalid_message")
     return message
+
+
+_SIWE_HEADER = " wants you to sign in with your Ethereum account:"
+_SIWE_REQUIRED = ("URI", "Version", "Chain ID", "Nonce", "Issued At")
+_SIWE_TIMES = ("Issued At", "Expiration Time", "Not Before")
+
+
+def _siwe_problem(text: str, exc: Exception) -> str:
+    """What is wrong with a message siwe refused, in words a person can act on.
+
+    siwe's ABNF parser says only that the text does not match (an empty
+    ``ValueError``), so the message is walked line by line here; the first
+    departure from EIP-4361 is the reason.
+    """
+    lines = text.split("\n")
+    if not lines[0].endswith(_SIWE_HEADER) or lines[0] == _SIWE_HEADER.lstrip():
+        return f"line 1 must be '<domain>{_SIWE_HEADER}'"
+    if len(lines) < 2 or not re.fullmatch(r"0x[0-9a-fA-F]{40}", lines[1]):
+        return "line 2 must be the signing account's address (0x and 40 hex digits)"
+    if lines[1] != to_checksum_address(lines[1]):
+        return "line 2: the address must be EIP-55 checksummed (mixed case)"
+    fields: dict[str, str] = {}
+    for line in lines[2:]:
+        key, sep, value = line.partition(": ")
+        if sep:
+            fields.setdefault(key, value)
+    for name in _SIWE_REQUIRED:
+        if name not in fields:
+            return f"the '{name}: ' line is missing"
+    if fields["Version"] != "1":
+        return "'Version' must be 1"
+    if not fields["Chain ID"].isdigit():
+        return "'Chain ID' must be a decimal integer"
+    if not re.fullmatch(r"[A-Za-z0-9]{8,}", fields["Nonce"]):
+        return "'Nonce' must be at least 8 letters and digits (use the one GET /auth/nonce issued)"
+    for name in _SIWE_TIMES:
+        if name in fields:
+            try:
+                datetime.fromisoformat(fields[name].replace("Z", "+00:00"))
+            except ValueError:
+                return f"'{name}' must be an RFC 3339 time such as 2025-01-31T12:00:00Z"
+    errors_of = getattr(exc, "errors", None)  # pydantic's ValidationError
+    if callable(errors_of):
+        try:
+            first = errors_of()[0]
+            return f"{'.'.join(map(str, first.get('loc', ()))) or 'message'}: {first.get('msg', 'invalid')}"
+        except (IndexError, TypeError, AttributeError):
+            pass
+    return str(exc).split("\n")[0] or "it does not follow the EIP-4361 grammar (a line is out of order or malformed)"
 
 
 @router.post(

@@ -15,11 +15,16 @@ from eth_account.messages import encode_defunct
 from eth_account.signers.local import LocalAccount
 from siwe import SiweMessage
 
+from foundation.errors import CreditLedgerError
+
 STATEMENT = "Sign in to credit-ledger"
 
 
-class SignInError(RuntimeError):
+class SignInError(CreditLedgerError, RuntimeError):
     """The server refused the sign-in; the message carries its error code and reason."""
+
+    code = "sign_in_failed"
+    hint = "check the API URL and that the account is a registered merchant or holds a role on this chain"
 
 
 def _iso(ts: datetime) -> str:

@@ -10,6 +10,7 @@ after :attr:`Services.reset_chain` is triggered by that failure.
 
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,8 @@ from ledger.deployment import AddressBook, LedgerContracts, NotDeployed
 from ledger.deployment import load as load_deployment
 from ledger.documents import DocumentStore
 from ledger.store import Store
+
+log = logging.getLogger("credit_ledger.api")
 
 SESSION_TTL_SECONDS = 15 * 60
 NONCE_TTL_SECONDS = 5 * 60
@@ -96,8 +99,10 @@ class Services:
                 try:
                     self._store = Store.open(self.settings.database_url)
                 except Exception as exc:  # SQLAlchemy raises many types for a bad URL or a locked file
+                    # The driver's message may name hosts and users: the log gets it, the caller does not.
+                    log.warning("the ledger store cannot be opened: %s", exc)
                     raise ServiceUnavailable(
-                        f"the ledger store cannot be opened: {exc}", code="store_unavailable"
+                        f"the ledger store cannot be opened ({type(exc).__name__})", code="store_unavailable"
                     ) from None
             return self._store
 

@@ -3,8 +3,10 @@
 Routes raise an :class:`ApiError` subclass; :func:`install_error_handlers` turns
 those, FastAPI's request-validation errors, Starlette's HTTP errors (404 for an
 unknown path, 405...) and the chain and store failures that may surface from any
-route into that shape. Anything else becomes a 500 with a generic message (the
-details go to the server log, never to the caller).
+route into that shape. Any other :class:`~foundation.errors.CreditLedgerError` keeps
+its code and message and adds its ``hint`` (:func:`status_for` picks the status).
+Anything else becomes a 500 with a generic message (the details go to the server
+log, never to the caller).
 """
 
 from __future__ import annotations
@@ -18,8 +20,11 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from foundation.errors import EXIT_FAILED, EXIT_INPUT, CreditLedgerError
 from ledger.chain import ChainError, ContractMissing, NodeUnreachable, WrongChain
 from ledger.deployment import NotDeployed
+from ledger.indexer import IndexerError, IndexerUnavailable
+from ledger.node import NodeError
 from ledger.store import NotFound as StoreNotFound
 from ledger.store import StoreError
 
@@ -29,17 +34,20 @@ log = logging.getLogger("credit_ledger.api")
 DEFAULT_MAX_BODY_BYTES = 64 * 1024
 
 
-class ApiError(Exception):
-    """An error with an HTTP status and a stable machine-readable code."""
+class ApiError(CreditLedgerError):
+    """An error with an HTTP status and a stable machine-readable code.
+
+    Its JSON body is ``{"error": {"code", "message"}}``: the code and message API
+    clients already rely on (the hint stays server-side).
+    """
 
     status_code: int = 400
-    code: str = "bad_request"
+    code = "bad_request"
+    hint = "fix the request as the message says and send it again"
+    exit_code = EXIT_INPUT
 
     def __init__(self, message: str, *, code: str | None = None, headers: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        if code is not None:
-            self.code = code
+        super().__init__(message, code=code)
         self.headers = headers
 
 
@@ -51,6 +59,7 @@ class BadRequest(ApiError):
 class Unauthorized(ApiError):
     status_code = 401
     code = "unauthorized"
+    hint = "sign in: GET /auth/nonce, sign the EIP-4361 message, POST /auth/login, send the token as a Bearer header"
 
     def __init__(self, message: str, *, code: str | None = None) -> None:
         super().__init__(message, code=code, headers={"WWW-Authenticate": "Bearer"})
@@ -59,39 +68,81 @@ class Unauthorized(ApiError):
 class Forbidden(ApiError):
     status_code = 403
     code = "forbidden"
+    hint = "sign in with the account that owns this resource or holds the role the route needs"
 
 
 class NotFoundError(ApiError):
     status_code = 404
     code = "not_found"
+    hint = "check the round, id or hash in the path; the listing routes show what exists"
 
 
 class Conflict(ApiError):
     status_code = 409
     code = "conflict"
+    hint = "fetch the current state; send the request again only if it still applies"
 
 
 class PayloadTooLarge(ApiError):
     status_code = 413
     code = "payload_too_large"
+    hint = "send a smaller body: a proof bundle is about 2 KiB, a sign-in message under 1 KiB"
 
 
 class Unprocessable(ApiError):
     status_code = 422
     code = "invalid_request"
+    hint = "fix the fields the message names (the OpenAPI schema at /docs lists them)"
 
 
 class ServiceUnavailable(ApiError):
     status_code = 503
     code = "unavailable"
+    hint = "try again shortly; if it persists, the operator should check the chain node and the store"
+    exit_code = EXIT_FAILED
 
 
-def error_body(code: str, message: str) -> dict[str, Any]:
-    return {"error": {"code": code, "message": message}}
+def error_body(code: str, message: str, hint: str = "") -> dict[str, Any]:
+    body = {"code": code, "message": message}
+    if hint:
+        body["hint"] = hint
+    return {"error": body}
 
 
-def _json(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse(error_body(code, message), status_code=status, headers=headers)
+def _json(status: int, code: str, message: str, headers: dict[str, str] | None = None, hint: str = "") -> JSONResponse:
+    return JSONResponse(error_body(code, message, hint), status_code=status, headers=headers)
+
+
+#: Errors meaning something the API relies on is down or missing (the chain node, the
+#: deployment, the store, the indexer's node), not a bug and not the caller's fault.
+_UNAVAILABLE: tuple[type[CreditLedgerError], ...] = (
+    NodeUnreachable,
+    NotDeployed,
+    ContractMissing,
+    WrongChain,
+    StoreError,
+    IndexerUnavailable,
+    NodeError,
+)
+
+
+def status_for(exc: CreditLedgerError) -> int:
+    """The HTTP status of a project error that no more specific handler answers.
+
+    An :class:`ApiError` has its own; the chain node, the deployment, the store
+    or the indexer's node being unavailable is a 503 (as the specific handlers
+    below answer); an input error (``exit_code`` 2) is a 400; another chain or
+    indexer failure is a 502; anything else a 500.
+    """
+    if isinstance(exc, ApiError):
+        return exc.status_code
+    if isinstance(exc, _UNAVAILABLE):
+        return 503
+    if exc.exit_code == EXIT_INPUT:
+        return 400
+    if isinstance(exc, (ChainError, IndexerError)):
+        return 502
+    return 500
 
 
 #: The error schema for OpenAPI ``responses=`` declarations.
@@ -104,7 +155,11 @@ ERROR_RESPONSE: dict[str, Any] = {
                 "properties": {
                     "error": {
                         "type": "object",
-                        "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+                        "properties": {
+                            "code": {"type": "string"},
+                            "message": {"type": "string"},
+                            "hint": {"type": "string"},
+                        },
                         "required": ["code", "message"],
                     }
                 },
@@ -165,6 +220,14 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _store(_request: Request, exc: StoreError) -> JSONResponse:
         log.warning("store error: %s", exc)
         return _json(503, "store_error", "the ledger store could not answer")
+
+    # Every other deliberate error: its code, message and hint, never a traceback.
+    @app.exception_handler(CreditLedgerError)
+    async def _project_error(_request: Request, exc: CreditLedgerError) -> JSONResponse:
+        status = status_for(exc)
+        if status >= 500:
+            log.warning("%s: %s", exc.code, exc.message)
+        return _json(status, exc.code, exc.message, hint=exc.hint)
 
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:

@@ -41,6 +41,7 @@ from eth_account.signers.local import LocalAccount
 
 from audit.report import AuditReport, Discrepancy
 from audit.rescore import RescoreError, rescore_rows
+from foundation.errors import CreditLedgerError
 from ledger import batchfile
 from ledger.deployment import LedgerContracts
 from ledger.documents import DocumentMissing, DocumentSource, content_hash, uri_for
@@ -57,8 +58,11 @@ __all__ = ["ReplayError", "record_audit", "replay"]
 ANCHORED_STATUSES = ("anchored", "confirmed")
 
 
-class ReplayError(RuntimeError):
+class ReplayError(CreditLedgerError, RuntimeError):
     """The replay could not run at all (no chain, no deployment): not a discrepancy."""
+
+    code = "replay_cannot_run"
+    hint = "replay a range holding anchored rounds (`credit-ledger oracle status` lists them) with a writable documents dir"
 
 
 # ---------------------------------------------------------------------------

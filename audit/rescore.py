@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from foundation.errors import EXIT_INPUT, CreditLedgerError
 from scoring.canonical import FIXED_MISSING, FIXED_SCALE
 from scoring.engine import reasons_from_points
 from scoring.policy import Policy
@@ -31,8 +32,12 @@ from scoring.scorecard import ModelArtifact
 HISTORY_INPUT = "history_days"
 
 
-class RescoreError(ValueError):
+class RescoreError(CreditLedgerError, ValueError):
     """The artifact and policy cannot replay these inputs (segment or schema mismatch)."""
+
+    code = "rescore_mismatch"
+    hint = "re-score with the artifact and policy versions the round was anchored with, for the same segment"
+    exit_code = EXIT_INPUT
 
 
 @dataclass(frozen=True)

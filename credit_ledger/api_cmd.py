@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import typer
 
-app = typer.Typer(help="Serve the merchant, auditor and regulator API.", no_args_is_help=True, add_completion=False)
+from credit_ledger.common import ReportErrors
+
+app = typer.Typer(
+    help="Serve the merchant, auditor and regulator API.", no_args_is_help=True, add_completion=False, cls=ReportErrors
+)
 
 
 @app.command("serve")
@@ -61,7 +65,7 @@ def login(
     """
     import httpx
 
-    from api.client import SignInError, sign_in
+    from api.client import sign_in
     from ledger.accounts import FIRST_DEV_MERCHANT_INDEX, RoleAccounts, dev_account
     from ledger.roles import Role
 
@@ -83,7 +87,7 @@ def login(
                 typer.echo(f"the API's chain is {chain_id}: development keys are only for local chains", err=True)
                 raise typer.Exit(2)
             reply = sign_in(client, account)
-    except (httpx.HTTPError, SignInError) as exc:
-        typer.echo(f"sign-in failed: {exc}", err=True)
+    except httpx.HTTPError as exc:  # a refused sign-in is a SignInError, which the CLI reports
+        typer.echo(f"sign-in failed: cannot reach the API at {url} ({type(exc).__name__})", err=True)
         raise typer.Exit(1) from None
     typer.echo(reply["token"])

@@ -2,22 +2,26 @@
 
 Mounted by ``credit_ledger.cli`` as ``audit``. Exit codes: 0 every check passed,
 1 discrepancies were found (the report says which), 2 the replay could not run
-(no node, nothing deployed, unreadable store, bad settings).
+(no node, nothing deployed, unreadable store, bad settings): any error that stops
+it is reported as the CLI reports errors, but with status 2, so that 1 always
+means discrepancies.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import NoReturn
 
 import typer
 from rich.console import Console
 
-from credit_ledger.common import EXIT_CANNOT_RUN, console, fail
+from credit_ledger.common import EXIT_CANNOT_RUN, ReportErrors, console, report_error
 from credit_ledger.common import load_settings as _settings
+from foundation.errors import CreditLedgerError
 
 audit_app = typer.Typer(
-    help="Replay the ledger from the chain and check every root, leaf, input and score.", no_args_is_help=True
+    help="Replay the ledger from the chain and check every root, leaf, input and score.",
+    no_args_is_help=True,
+    cls=ReportErrors,
 )
 
 
@@ -27,10 +31,6 @@ def _group() -> None:
 
 
 EXIT_DISCREPANCIES = 1
-
-
-def _cannot_run(message: str) -> NoReturn:
-    fail(message, EXIT_CANNOT_RUN)
 
 
 @audit_app.command("replay")
@@ -61,14 +61,14 @@ def replay_cmd(
 ) -> None:
     """Read every event, fetch every document and batch file, rebuild every root, walk every hash chain,
     compare the store's leaves, recompute every feature commitment and re-score every decision."""
-    from audit.replay import ReplayError, record_audit, replay
+    from audit.replay import record_audit, replay
     from audit.report import render
-    from ledger.accounts import KeyError_, RoleAccounts
-    from ledger.chain import Chain, ChainError
+    from ledger.accounts import RoleAccounts
+    from ledger.chain import Chain
     from ledger.deployment import AddressBook, load
     from ledger.documents import document_source
     from ledger.roles import Role
-    from ledger.store import Store, StoreError
+    from ledger.store import Store
 
     settings = _settings()
     out = Console(stderr=True, soft_wrap=True) if str(json_out) == "-" else console
@@ -88,9 +88,8 @@ def replay_cmd(
             rescore=not no_rescore,
             log=lambda m: out.print(f"[dim]{m}[/dim]"),
         )
-    except (ChainError, StoreError, ReplayError) as exc:
-        _cannot_run(str(exc))
-        return
+    except CreditLedgerError as exc:  # no node, nothing deployed, no store...: exit 2, never 1
+        report_error(exc, EXIT_CANNOT_RUN)
     finally:
         if store is not None:
             store.close()
@@ -110,9 +109,8 @@ def replay_cmd(
             recorded = record_audit(
                 contracts, accounts[Role.AUDITOR], report, DocumentStore(settings.documents_dir).put
             )
-        except (ChainError, ReplayError, KeyError_) as exc:
-            _cannot_run(f"could not record the audit: {exc}")
-            return
+        except CreditLedgerError as exc:
+            report_error(exc, EXIT_CANNOT_RUN, context="could not record the audit")
         out.print(
             f"recorded audit of rounds {recorded.from_round}..{recorded.to_round}: report {recorded.uri}, "
             f"tx 0x{recorded.tx_hash.hex()}"

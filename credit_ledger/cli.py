@@ -3,6 +3,11 @@
 Start with ``credit-ledger demo``; every other command is a step of it that an
 operator can run alone. Settings come from environment variables (see
 ``ledger/config.py``): by default everything lives in ``./.credit-ledger``.
+
+Any :class:`~foundation.errors.CreditLedgerError` a command raises is reported once,
+by :class:`credit_ledger.common.ReportErrors`: ``error[code]: message`` and
+``hint: ...`` on stderr, exit status 2 for usage and input errors, 1 for failures.
+The console script is :func:`main`.
 """
 
 from __future__ import annotations
@@ -10,7 +15,7 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
-from credit_ledger.common import console
+from credit_ledger.common import ReportErrors, console
 from credit_ledger.common import fail as _fail
 from credit_ledger.common import load_settings as _settings
 from ledger.config import Settings
@@ -23,8 +28,11 @@ app = typer.Typer(
     ),
     no_args_is_help=True,
     add_completion=False,
+    cls=ReportErrors,
 )
-node_app = typer.Typer(help="Start, stop and inspect the embedded local chain (anvil).", no_args_is_help=True)
+node_app = typer.Typer(
+    help="Start, stop and inspect the embedded local chain (anvil).", no_args_is_help=True, cls=ReportErrors
+)
 app.add_typer(node_app, name="node")
 
 
@@ -39,13 +47,7 @@ def _local_node(settings: Settings):  # type: ignore[no-untyped-def]
 @node_app.command("start")
 def node_start() -> None:
     """Start anvil in the background, state kept in $CREDIT_LEDGER_HOME/node."""
-    from ledger.node import NodeError
-
-    node = _local_node(_settings())
-    try:
-        status = node.start()
-    except NodeError as exc:
-        _fail(str(exc))
+    status = _local_node(_settings()).start()
     console.print(
         f"node running: {status.url} (pid {status.pid}, chain {status.chain_id}, block {status.block_number})"
     )
@@ -84,23 +86,19 @@ def deploy(
 ) -> None:
     """Compile and deploy the contracts (idempotent: a rerun finds the deployment)."""
     from credit_ledger.demo import connect, role_accounts
-    from ledger.chain import ChainError
     from ledger.deployment import AddressBook
     from ledger.deployment import deploy as deploy_contracts
 
     settings = _settings()
-    try:
-        chain = connect(settings, console.print)
-        contracts, reused = deploy_contracts(
-            chain,
-            role_accounts(settings),
-            AddressBook(settings.address_book_path),
-            settings.policy_delay_seconds,
-            force=force,
-            log=console.print,
-        )
-    except ChainError as exc:
-        _fail(str(exc))
+    chain = connect(settings, console.print)
+    contracts, reused = deploy_contracts(
+        chain,
+        role_accounts(settings),
+        AddressBook(settings.address_book_path),
+        settings.policy_delay_seconds,
+        force=force,
+        log=console.print,
+    )
     table = Table(title=f"contracts on chain {chain.chain_id}" + (" (reused)" if reused else ""))
     table.add_column("contract")
     table.add_column("address")
@@ -117,14 +115,8 @@ def demo(
 ) -> None:
     """Run everything: node, deploy, model and policy, weekly rounds scored and anchored, a proof verified."""
     from credit_ledger.demo import run_demo
-    from ledger.chain import ChainError
-    from oracle.service import OracleError
 
-    settings = _settings()
-    try:
-        result = run_demo(settings, merchants=merchants, rounds=rounds, log=console.print)
-    except (ChainError, OracleError) as exc:
-        _fail(str(exc))
+    result = run_demo(_settings(), merchants=merchants, rounds=rounds, log=console.print)
     table = Table(title=f"demo: chain {result.chain_id}, deployment {'reused' if result.reused_deployment else 'new'}")
     for column in ("round", "kind", "decisions", "merkle root", "batch file (sha256)", "anchor tx", "block", "gas"):
         table.add_column(column)
@@ -173,5 +165,10 @@ def _mount_optional() -> None:
 _mount_optional()
 
 
+def main() -> None:
+    """The ``credit-ledger`` console script (``python -m credit_ledger.cli`` runs the same)."""
+    app(prog_name="credit-ledger")
+
+
 if __name__ == "__main__":
-    app()
+    main()

@@ -15,12 +15,14 @@ from datetime import datetime
 import typer
 from rich.table import Table
 
-from credit_ledger.common import console
+from credit_ledger.common import ReportErrors, console
 from credit_ledger.common import fail as _fail
 from credit_ledger.common import load_settings as _settings
 from ledger.config import Settings
 
-events_app = typer.Typer(help="Index contract events into the store (sync) and query them.", no_args_is_help=True)
+events_app = typer.Typer(
+    help="Index contract events into the store (sync) and query them.", no_args_is_help=True, cls=ReportErrors
+)
 
 
 def _open(settings: Settings):  # type: ignore[no-untyped-def]
@@ -46,16 +48,9 @@ def sync_cmd(
     interval: float = typer.Option(5.0, min=0.1, help="Seconds between syncs with --follow."),
 ) -> None:
     """Index every event of every ledger contract from where the last sync stopped."""
-    from ledger.chain import ChainError
-    from ledger.indexer import Indexer, IndexerError
-    from ledger.store import StoreError
+    from ledger.indexer import Indexer
 
-    settings = _settings()
-    try:
-        contracts, store = _open(settings)
-    except (ChainError, StoreError) as exc:
-        _fail(str(exc), 2)
-        return
+    contracts, store = _open(_settings())
     try:
         indexer = Indexer(store.engine, contracts, chunk_blocks=chunk, confirmations=confirmations)
         while True:
@@ -67,8 +62,6 @@ def sync_cmd(
             if not follow:
                 break
             time.sleep(interval)
-    except IndexerError as exc:
-        _fail(str(exc))
     except KeyboardInterrupt:
         console.print("stopped")
     finally:
@@ -106,43 +99,33 @@ def query_cmd(
     no_sync: bool = typer.Option(False, "--no-sync", help="Query the index as it is, without syncing first."),
 ) -> None:
     """Query indexed events (syncs first unless --no-sync)."""
-    from ledger.chain import ChainError
-    from ledger.indexer import EventFilter, Indexer, IndexerError, InvalidQuery, query_events
-    from ledger.store import StoreError
+    from ledger.indexer import EventFilter, Indexer, InvalidQuery, query_events
 
     if fmt not in ("table", "json", "csv"):
         _fail("--format must be table, json or csv", 2)
     settings = _settings()
     try:
         key = bytes.fromhex(merchant_key[2:]) if merchant_key else None
-        filters = EventFilter(
-            contracts=tuple(contract or ()),
-            events=tuple(event or ()),
-            from_block=from_block,
-            to_block=to_block,
-            from_time=_parse_time(since, "since"),
-            to_time=_parse_time(until, "until"),
-            round_id=round_id,
-            model_version=model,
-            policy_version=policy,
-            merchant_key=key,
-        )
-    except (ValueError, InvalidQuery) as exc:
-        _fail(str(exc), 2)
-        return
-    try:
-        contracts, store = _open(settings)
-    except (ChainError, StoreError) as exc:
-        _fail(str(exc), 2)
-        return
+    except ValueError:
+        raise InvalidQuery(f"merchant_key: expected 0x and 64 hex digits, got {merchant_key!r:.80}") from None
+    filters = EventFilter(  # a malformed filter is an InvalidQuery: the CLI reports it, exit 2
+        contracts=tuple(contract or ()),
+        events=tuple(event or ()),
+        from_block=from_block,
+        to_block=to_block,
+        from_time=_parse_time(since, "since"),
+        to_time=_parse_time(until, "until"),
+        round_id=round_id,
+        model_version=model,
+        policy_version=policy,
+        merchant_key=key,
+    )
+    contracts, store = _open(settings)
     try:
         if not no_sync:
             Indexer(store.engine, contracts).sync()
         filters = EventFilter(**{**filters.__dict__, "chain_id": contracts.chain.chain_id})
         page = query_events(store.engine, filters, limit=limit)
-    except IndexerError as exc:
-        _fail(str(exc))
-        return
     finally:
         store.close()
     rows = [e.to_json() for e in page.events]

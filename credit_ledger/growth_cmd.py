@@ -18,11 +18,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from scoring.errors import ScoringError
+from credit_ledger.common import ReportErrors
+from foundation.errors import CreditLedgerError
 from scoring.growth import GrowthAnalysis, GrowthReport
 
 app = typer.Typer(
-    help="Growth-plan diagnostics: peer-relative indicators and a diagnosis report per merchant.", no_args_is_help=True
+    help="Growth-plan diagnostics: peer-relative indicators and a diagnosis report per merchant.",
+    no_args_is_help=True,
+    cls=ReportErrors,
 )
 console = Console(width=160)
 
@@ -165,7 +168,9 @@ def report(
         _fail("--lang must be zh or en")
     try:
         analysis, wk = load_analysis(week, data_dir)
-    except (ScoringError, ValueError, OSError) as exc:
+    except CreditLedgerError:
+        raise  # reported by the CLI with its code and hint
+    except (ValueError, OSError) as exc:  # pyarrow/pandas on a directory that is not a platform export
         _fail(str(exc))
     if merchant not in analysis:
         _fail(f"{merchant} is not in the platform export for week {wk}")

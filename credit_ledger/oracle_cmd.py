@@ -7,14 +7,17 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from credit_ledger.common import console
-from credit_ledger.common import fail as _fail
+from credit_ledger.common import ReportErrors, console, report_error
 from credit_ledger.common import load_settings as _settings
 
-oracle_app = typer.Typer(help="Score rounds, anchor them, and inspect their state.", no_args_is_help=True)
-model_app = typer.Typer(help="Publish model versions to ModelRegistry.", no_args_is_help=True)
+oracle_app = typer.Typer(
+    help="Score rounds, anchor them, and inspect their state.", no_args_is_help=True, cls=ReportErrors
+)
+model_app = typer.Typer(help="Publish model versions to ModelRegistry.", no_args_is_help=True, cls=ReportErrors)
 policy_app = typer.Typer(
-    help="Propose policy parameter sets to PolicyRegistry (applied after the timelock delay).", no_args_is_help=True
+    help="Propose policy parameter sets to PolicyRegistry (applied after the timelock delay).",
+    no_args_is_help=True,
+    cls=ReportErrors,
 )
 
 
@@ -27,21 +30,16 @@ def run_round(
     segment: str = typer.Option("merchant", help="merchant or farmer"),
 ) -> None:
     """Score every active merchant, build the tree and batch file, store, anchor. Safe to rerun after a crash."""
-    from ledger.chain import ChainError
-    from ledger.store import StoreError
-    from oracle.service import Oracle, OracleError
+    from oracle.service import Oracle
     from sources.synthetic import ScoringSource
 
     settings = _settings()
+    oracle = Oracle(settings, log=console.print)
     try:
-        oracle = Oracle(settings, log=console.print)
-        try:
-            source = ScoringSource.prepare(settings.home, merchants, segment=segment, log=console.print)
-            result = oracle.run_round(source, round_id=round_id)
-        finally:
-            oracle.close()
-    except (ChainError, OracleError, StoreError) as exc:
-        _fail(str(exc))
+        source = ScoringSource.prepare(settings.home, merchants, segment=segment, log=console.print)
+        result = oracle.run_round(source, round_id=round_id)
+    finally:
+        oracle.close()
     table = Table(show_header=False, title=f"round {result.round_id} ({result.segment})")
     table.add_row("decisions", f"{result.decisions:,}")
     table.add_row("root", "0x" + result.root.hex())
@@ -135,7 +133,6 @@ def model_publish(
 ) -> None:
     """Register the artifact's SHA-256 in ModelRegistry and keep the document for auditors."""
     from credit_ledger.demo import connect, role_accounts
-    from ledger.chain import ChainError
     from ledger.deployment import AddressBook, load
     from ledger.documents import DocumentStore, uri_for
     from ledger.roles import Role
@@ -146,23 +143,20 @@ def model_publish(
     try:
         model = load_artifact(artifact)
     except ArtifactError as exc:
-        _fail(f"{artifact}: {exc}")
-    try:
-        chain = connect(settings, console.print)
-        contracts = load(chain, AddressBook(settings.address_book_path))
-        digest = DocumentStore(settings.documents_dir).put(model.to_json_bytes())
-        version = publish_model(
-            contracts,
-            role_accounts(settings)[Role.MODEL_ADMIN],
-            model.segment,
-            digest,
-            model.feature_schema_hash(),
-            uri_for(digest),
-            activate=activate,
-            log=console.print,
-        )
-    except ChainError as exc:
-        _fail(str(exc))
+        report_error(exc, context=str(artifact))  # name the file: some messages only say what is wrong in it
+    chain = connect(settings, console.print)
+    contracts = load(chain, AddressBook(settings.address_book_path))
+    digest = DocumentStore(settings.documents_dir).put(model.to_json_bytes())
+    version = publish_model(
+        contracts,
+        role_accounts(settings)[Role.MODEL_ADMIN],
+        model.segment,
+        digest,
+        model.feature_schema_hash(),
+        uri_for(digest),
+        activate=activate,
+        log=console.print,
+    )
     console.print(f"model v{version} ({model.segment}) sha256:{digest.hex()}" + (" is active" if activate else ""))
 
 
@@ -176,7 +170,6 @@ def policy_propose(
     import time as _time
 
     from credit_ledger.demo import connect, role_accounts
-    from ledger.chain import ChainError
     from ledger.deployment import AddressBook, load
     from ledger.documents import DocumentStore, uri_for
     from ledger.roles import Role
@@ -187,26 +180,23 @@ def policy_propose(
     try:
         policy = load_policy(policy_file)
     except PolicyError as exc:
-        _fail(f"{policy_file}: {exc}")
-    try:
-        chain = connect(settings, console.print)
-        contracts = load(chain, AddressBook(settings.address_book_path))
-        accounts = role_accounts(settings)
-        digest = DocumentStore(settings.documents_dir).put(policy.to_json_bytes())
-        activation = propose_policy(
-            contracts, accounts[Role.POLICY_ADMIN], policy.segment, digest, uri_for(digest), reason, log=console.print
+        report_error(exc, context=str(policy_file))  # name the file: some messages only say what is wrong in it
+    chain = connect(settings, console.print)
+    contracts = load(chain, AddressBook(settings.address_book_path))
+    accounts = role_accounts(settings)
+    digest = DocumentStore(settings.documents_dir).put(policy.to_json_bytes())
+    activation = propose_policy(
+        contracts, accounts[Role.POLICY_ADMIN], policy.segment, digest, uri_for(digest), reason, log=console.print
+    )
+    if activation.executed:
+        console.print(f"policy v{activation.version} is already active")
+        return
+    now = chain.w3.eth.get_block("latest")["timestamp"]
+    if execute and activation.ready_at <= now:
+        execute_policy(contracts, accounts[Role.POLICY_ADMIN], activation.version)
+        console.print(f"policy v{activation.version} is active")
+    else:
+        console.print(
+            f"policy v{activation.version} takes effect at {_time.strftime('%Y-%m-%d %H:%M:%S UTC', _time.gmtime(activation.ready_at))} "
+            "(chain time); run again with --execute after that"
         )
-        if activation.executed:
-            console.print(f"policy v{activation.version} is already active")
-            return
-        now = chain.w3.eth.get_block("latest")["timestamp"]
-        if execute and activation.ready_at <= now:
-            execute_policy(contracts, accounts[Role.POLICY_ADMIN], activation.version)
-            console.print(f"policy v{activation.version} is active")
-        else:
-            console.print(
-                f"policy v{activation.version} takes effect at {_time.strftime('%Y-%m-%d %H:%M:%S UTC', _time.gmtime(activation.ready_at))} "
-                "(chain time); run again with --execute after that"
-            )
-    except ChainError as exc:
-        _fail(str(exc))

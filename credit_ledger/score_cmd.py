@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from credit_ledger import score_paths as paths
+from credit_ledger.common import ReportErrors
 from scoring.canonical import FIXED_MISSING, FIXED_SCALE
 from scoring.engine import Decision, decode_feature_bytes, score_columns
 from scoring.errors import ScoringError
@@ -36,6 +37,7 @@ from scoring.validate import validate
 app = typer.Typer(
     help="Behaviour-based credit scoring: generate data, train the scorecard, score a round, explain a decision.",
     no_args_is_help=True,
+    cls=ReportErrors,  # a ScoringError is reported with its code and hint, and exits with its status
 )
 console = Console(width=140)
 
@@ -81,7 +83,7 @@ def synth(
             data = inject_defects(data, seed=seed + 1)
         target = data.write(out or paths.data_dir(segment, round_no))
         secs = time.perf_counter() - t0
-    except (ScoringError, ValueError) as exc:
+    except ValueError as exc:  # the generator's argument checks (segment, n, days, seed)
         _fail(exc)
     t = Table(title=f"Generated {segment} data")
     for col in ("what", "value"):
@@ -105,16 +107,13 @@ def train(
     seed: int = typer.Option(0, help="train/hold-out split seed"),
 ) -> None:
     """Train the scorecard (and challenger) and write the canonical JSON artifact."""
-    try:
-        data = read_platform_data(data_dir or paths.data_dir(segment, 0))
-        if data.segment != segment:
-            raise ScoringError(f"data is for segment {data.segment!r}; pass --segment {data.segment}")
-        result = train_segment(data, version=version, challenger=challenger, seed=seed)
-        art = result.report.artifact
-        target = art.save(model or paths.model_path(segment))
-        pol = _policy_for(segment, None)
-    except ScoringError as exc:
-        _fail(exc)
+    data = read_platform_data(data_dir or paths.data_dir(segment, 0))
+    if data.segment != segment:
+        raise ScoringError(f"data is for segment {data.segment!r}; pass --segment {data.segment}")
+    result = train_segment(data, version=version, challenger=challenger, seed=seed)
+    art = result.report.artifact
+    target = art.save(model or paths.model_path(segment))
+    pol = _policy_for(segment, None)
     m = result.metrics
     t = Table(title=f"Training report - {art.version}")
     t.add_column("measure")
@@ -180,16 +179,13 @@ def run(
     previous: Path | None = typer.Option(None, help="previous round's decisions (default: round-1's file if present)"),
 ) -> None:
     """Score a round: validate records, build features, score, write decisions, show changes."""
-    try:
-        t0 = time.perf_counter()
-        data, art, pol, validation, feats, batch = _score_round(segment, data_dir, round_no, model, policy)
-        secs = time.perf_counter() - t0
-        frame = batch.to_frame()
-        target = out or paths.decisions_path(segment, round_no)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        frame.to_parquet(target, index=False)
-    except ScoringError as exc:
-        _fail(exc)
+    t0 = time.perf_counter()
+    data, art, pol, validation, feats, batch = _score_round(segment, data_dir, round_no, model, policy)
+    secs = time.perf_counter() - t0
+    frame = batch.to_frame()
+    target = out or paths.decisions_path(segment, round_no)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_parquet(target, index=False)
     v = Table(title="Input validation")
     v.add_column("rule")
     v.add_column("records", justify="right")
@@ -246,13 +242,10 @@ def explain(
     previous: Path | None = typer.Option(None, help="previous round's decisions, to show what changed"),
 ) -> None:
     """Explain one decision: points per feature against the best bin, reasons, limit and products."""
-    try:
-        data, art, pol, _v, feats, batch = _score_round(segment, data_dir, round_no, model, policy)
-    except ScoringError as exc:
-        _fail(exc)
+    data, art, pol, _v, feats, batch = _score_round(segment, data_dir, round_no, model, policy)
     pos = np.flatnonzero(batch.merchant_id == merchant)
     if len(pos) == 0:
-        _fail(ScoringError(f"{merchant} is not in this export"))
+        raise ScoringError(f"{merchant} is not in this export")
     i = int(pos[0])
     dec = (
         batch.decisions()[i]

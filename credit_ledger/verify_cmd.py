@@ -2,7 +2,8 @@
 
 Mount with ``app.command("verify")(verify_cmd.verify)``; ``app`` here is the same
 command as a standalone Typer app. Exit status: 0 all checks passed, 1 a check
-failed, 2 the bundle could not be read, a setting is malformed or the node does not answer.
+failed, 2 the bundle could not be read, a setting is malformed or the node does not answer
+(reported as ``error[code]: ...`` and ``hint: ...`` on stderr, like every CLI error).
 """
 
 from __future__ import annotations
@@ -32,30 +33,26 @@ def verify(
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """Verify a decision's proof bundle against the chain alone: every check printed, exit 1 if any fails."""
-    from ledger.bundle import verify_bundle
-    from ledger.chain import Chain, ChainError
-    from ledger.config import ConfigError, Settings
+    from credit_ledger.common import EXIT_CANNOT_RUN, report_error
+    from foundation.errors import CreditLedgerError
+    from ledger.bundle import BundleError, verify_bundle
+    from ledger.chain import Chain, NodeUnreachable
+    from ledger.config import Settings
 
+    # Every way of not getting a verdict exits 2 (the documented contract), whatever the error's own status.
     try:
         text = typer.get_text_stream("stdin").read() if str(bundle) == "-" else bundle.read_text()
         data = json.loads(text)
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        console.print(f"[red]error:[/red] cannot read a JSON bundle from {bundle}: {exc}")
-        raise typer.Exit(2) from None
-    try:
-        url = rpc or Settings.from_env().rpc_url
-    except ConfigError as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from None
+        report_error(BundleError(f"cannot read a JSON bundle from {bundle}: {exc}"), EXIT_CANNOT_RUN)
+    url = rpc or Settings.from_env().rpc_url
     try:
         chain = Chain.connect(url, timeout=15.0)
         report = verify_bundle(data, chain, expected_contract=contract)
-    except ChainError as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from None
+    except CreditLedgerError as exc:  # the node does not answer, a malformed bundle...
+        report_error(exc, EXIT_CANNOT_RUN)
     except Exception as exc:  # connection dropped mid-way (requests raises several types)
-        console.print(f"[red]error:[/red] the node at {url} failed: {type(exc).__name__}: {exc}")
-        raise typer.Exit(2) from None
+        report_error(NodeUnreachable(f"the node at {url} failed mid-way ({type(exc).__name__})"), EXIT_CANNOT_RUN)
     if as_json:
         print(json.dumps(report.to_dict(), indent=2))
     else:

@@ -15,6 +15,7 @@ from pathlib import Path
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
+from foundation.errors import EXIT_INPUT, CreditLedgerError
 from ledger.node import DEV_MNEMONIC
 from ledger.roles import Role
 
@@ -31,8 +32,12 @@ DEV_ROLE_INDEX: dict[Role, int] = {
 FIRST_DEV_MERCHANT_INDEX = 10
 
 
-class KeyError_(ValueError):
+class KeyError_(CreditLedgerError, ValueError):
     """A key file is missing a role or holds a malformed key."""
+
+    code = "key_file_invalid"
+    hint = "CREDIT_LEDGER_KEYS_FILE must be JSON mapping role names (admin, oracle, ...) to 0x-hex private keys"
+    exit_code = EXIT_INPUT
 
 
 @lru_cache(maxsize=256)

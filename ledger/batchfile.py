@@ -18,6 +18,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from foundation.errors import EXIT_INPUT, CreditLedgerError
 from ledger import merkle
 from ledger.leaf import LEAF_ENCODING, DecisionLeaf, LeafColumns, leaf_hashes
 from ledger.merkle import MerkleTree
@@ -25,8 +26,12 @@ from ledger.merkle import MerkleTree
 HASH_BYTES = 32
 
 
-class BatchFileError(ValueError):
+class BatchFileError(CreditLedgerError, ValueError):
     """A batch file is malformed or disagrees with itself."""
+
+    code = "batch_file_invalid"
+    hint = "fetch the batch file again by the sha256 the chain recorded; a file that still fails was altered"
+    exit_code = EXIT_INPUT
 
 
 @dataclass(frozen=True)

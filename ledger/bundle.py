@@ -29,7 +29,8 @@ from typing import Any
 
 from eth_utils import to_checksum_address
 
-from ledger.chain import Chain, TransactionReverted
+from foundation.errors import EXIT_INPUT, CreditLedgerError, shown
+from ledger.chain import Chain, TransactionReverted, describe_revert
 from ledger.leaf import DecisionLeaf, LeafError
 from ledger.merkle import MerkleError, process_proof
 
@@ -55,8 +56,12 @@ _TOP_KEYS = frozenset({"version", "leaf", "leafHash", "proof", "root", "chain"})
 _CHAIN_KEYS = frozenset({"chainId", "contract", "round", "anchorTx", "block"})
 
 
-class BundleError(ValueError):
+class BundleError(CreditLedgerError, ValueError):
     """A bundle is malformed, or cannot be built (e.g. its round is not anchored yet)."""
+
+    code = "bundle_invalid"
+    hint = "pass the proof bundle exactly as the API returned it (GET /merchant/decisions/{round}), as JSON"
+    exit_code = EXIT_INPUT
 
 
 @dataclass(frozen=True)
@@ -158,7 +163,11 @@ def bundle_from_store(
     except NotFound:
         anchor = None
     if anchor is None or anchor.block_number is None or rnd.root is None:
-        raise BundleError(f"round {round_id} is not anchored yet")
+        raise BundleError(
+            f"round {round_id} is not anchored yet",
+            code="round_not_anchored",
+            hint="a bundle exists once the round's anchoring transaction is mined; ask again after that",
+        )
     return build_bundle(
         decision.to_leaf(),
         store.proof(round_id, merchant_key),
@@ -175,13 +184,13 @@ def bundle_from_store(
 
 def _hex32(value: Any, where: str) -> bytes:
     if not isinstance(value, str) or not _HEX32.match(value):
-        raise BundleError(f"{where}: expected '0x' and 64 hex digits, got {value!r:.80}")
+        raise BundleError(f"{where}: expected '0x' and 64 hex digits, got {shown(value, 80)}")
     return bytes.fromhex(value[2:])
 
 
 def _uint(value: Any, where: str, bits: int = 64) -> int:
     if type(value) is not int or not 0 <= value < 1 << bits:
-        raise BundleError(f"{where}: expected an integer 0..2**{bits}-1, got {value!r:.80}")
+        raise BundleError(f"{where}: expected an integer 0..2**{bits}-1, got {shown(value, 80)}")
     return value
 
 
@@ -194,7 +203,7 @@ def parse_bundle(bundle: Any) -> ParsedBundle:
         missing, extra = sorted(_TOP_KEYS - keys), sorted(map(str, keys - _TOP_KEYS))
         raise BundleError(f"bundle: missing {missing}, unexpected {extra}")
     if bundle["version"] != BUNDLE_VERSION or type(bundle["version"]) is not int:
-        raise BundleError(f"version: expected {BUNDLE_VERSION}, got {bundle['version']!r:.40}")
+        raise BundleError(f"version: expected {BUNDLE_VERSION}, got {shown(bundle['version'], 40)}")
     try:
         leaf = DecisionLeaf.from_dict(bundle["leaf"])
     except LeafError as exc:
@@ -208,11 +217,11 @@ def parse_bundle(bundle: Any) -> ParsedBundle:
         raise BundleError(f"chain: expected an object with {sorted(_CHAIN_KEYS)}")
     contract = chain["contract"]
     if not isinstance(contract, str) or not _ADDRESS.match(contract):
-        raise BundleError(f"chain.contract: expected a 0x address, got {contract!r:.80}")
+        raise BundleError(f"chain.contract: expected a 0x address, got {shown(contract, 80)}")
     try:
         contract = to_checksum_address(contract)
     except ValueError:
-        raise BundleError(f"chain.contract: not an address: {contract!r:.80}") from None
+        raise BundleError(f"chain.contract: not an address: {shown(contract, 80)}") from None
     return ParsedBundle(
         leaf=leaf,
         leaf_hash=_hex32(bundle["leafHash"], "leafHash"),
@@ -309,7 +318,7 @@ def _call(chain: Chain, fn: Any) -> Any:
     try:
         return chain.call(fn)
     except TransactionReverted as exc:
-        return f"reverted {exc.error or 'without reason'}{exc.args_ if exc.args_ else ''}"
+        return f"reverted {describe_revert(exc.error, exc.args_)}"
 
 
 def _check_anchor_tx(chain: Chain, ledger: Any, b: ParsedBundle) -> tuple[bool, str]:

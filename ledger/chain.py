@@ -9,6 +9,7 @@ the decoded custom error.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,27 +26,46 @@ from web3.contract.contract import ContractFunction
 from web3.exceptions import ContractCustomError, ContractLogicError, ContractPanicError, TimeExhausted
 from web3.types import TxReceipt
 
+from foundation.errors import EXIT_INPUT, CreditLedgerError
 from ledger.compiler import CompiledContract, compiled
 
+_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
 
-class ChainError(RuntimeError):
+
+class ChainError(CreditLedgerError, RuntimeError):
     """Base class for chain access failures."""
+
+    code = "chain_error"
+    hint = "check that the node at CREDIT_LEDGER_RPC_URL is up and synced, then try again"
 
 
 class NodeUnreachable(ChainError):
     """No JSON-RPC node answers at the configured URL."""
 
+    code = "chain_unavailable"
+    hint = "`credit-ledger node status` shows the embedded node; any other must answer at CREDIT_LEDGER_RPC_URL"
+
 
 class WrongChain(ChainError):
     """The node's chain id is not the one configured."""
+
+    code = "wrong_chain"
+    hint = "point CREDIT_LEDGER_RPC_URL at a node of the configured chain, or fix CREDIT_LEDGER_CHAIN_ID"
+    exit_code = EXIT_INPUT
 
 
 class ContractMissing(ChainError):
     """A contract the address book names has no code on this chain."""
 
+    code = "contract_missing"
+    hint = "the chain was reset or the address book is from another chain: run `credit-ledger deploy`"
+
 
 class TransactionReverted(ChainError):
     """A call or transaction reverted; ``error`` is the custom error's name if known."""
+
+    code = "transaction_reverted"
+    hint = "the contract refused the call: the revert names the rule it broke; fix that and send it again"
 
     def __init__(self, error: str, args: tuple[Any, ...], data: str | None, message: str) -> None:
         super().__init__(message)
@@ -61,6 +81,30 @@ def gas_with_headroom(estimate: int) -> int:
     different state when the transaction is mined (a new storage slot, a longer string).
     """
     return int(estimate * 1.2) + 10_000
+
+
+def describe_revert(error: str, args: tuple[Any, ...] = ()) -> str:
+    """A decoded revert as messages show it: ``Name(arg, ...)``, bytes as ``0x`` hex, never a bytes repr.
+
+    ``describe_revert("DisputeAlreadyOpen", (leaf_hash,))`` is ``"DisputeAlreadyOpen(0x7dac36...)"``;
+    a revert without a decoded name is ``"without a reason"``.
+    """
+    name = error or "without a reason"
+    if not args:
+        return name
+    return f"{name}({', '.join(_revert_arg(a) for a in args)})"
+
+
+def _revert_arg(value: Any) -> str:
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return "0x" + bytes(value).hex()
+    if isinstance(value, str) and _ADDRESS.fullmatch(value):
+        return value
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_revert_arg(v) for v in value) + "]"
+    if isinstance(value, str):
+        return repr(value)
+    return str(value)
 
 
 @dataclass(frozen=True)
@@ -163,7 +207,8 @@ class Chain:
         return self.w3.eth.contract(address=address, abi=artifact.abi), receipt
 
     # -- transactions ------------------------------------------------------
-    def _reverted(self, exc: Exception, what: str) -> TransactionReverted:
+    def decode_revert(self, exc: Exception, what: str) -> TransactionReverted:
+        """The :class:`TransactionReverted` a web3 revert exception stands for (custom error decoded)."""
         data = getattr(exc, "data", None)
         if isinstance(data, dict):
             # anvil puts the revert bytes under "data"; ganache under "result".
@@ -175,7 +220,7 @@ class Chain:
             name = "Error"
             args = (str(exc),)
         return TransactionReverted(
-            name, args, data if isinstance(data, str) else None, f"{what} reverted: {name}{args}"
+            name, args, data if isinstance(data, str) else None, f"{what} reverted: {describe_revert(name, args)}"
         )
 
     def call(self, fn: ContractFunction, sender: str | None = None) -> Any:
@@ -183,7 +228,7 @@ class Chain:
         try:
             return fn.call({"from": sender} if sender else {})
         except (ContractCustomError, ContractLogicError, ContractPanicError) as exc:
-            raise self._reverted(exc, fn.fn_name) from None
+            raise self.decode_revert(exc, fn.fn_name) from None
 
     def build(self, fn: Any, sender: LocalAccount, gas: int | None = None, nonce: int | None = None) -> dict[str, Any]:
         """The signed-ready transaction dict for ``fn`` (estimates gas; reverts raise)."""
@@ -198,7 +243,7 @@ class Chain:
         try:
             built = fn.build_transaction(tx)
         except (ContractCustomError, ContractLogicError, ContractPanicError) as exc:
-            raise self._reverted(exc, getattr(fn, "fn_name", "constructor")) from None
+            raise self.decode_revert(exc, getattr(fn, "fn_name", "constructor")) from None
         if gas is None:
             built["gas"] = gas_with_headroom(built["gas"])
         return built
@@ -226,7 +271,7 @@ class Chain:
                     {k: v for k, v in tx.items() if k in ("from", "to", "data", "value", "gas")}, receipt["blockNumber"]
                 )
             except (ContractCustomError, ContractLogicError, ContractPanicError) as exc:
-                raise self._reverted(exc, getattr(fn, "fn_name", "constructor")) from None
+                raise self.decode_revert(exc, getattr(fn, "fn_name", "constructor")) from None
             raise TransactionReverted("", (), None, f"transaction 0x{bytes(tx_hash).hex()} reverted")
         return receipt
 

@@ -21,6 +21,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from foundation.errors import CreditLedgerError
 from ledger.config import PROJECT_ROOT, Settings
 
 SOLC_VERSION = "0.8.28"
@@ -31,8 +32,11 @@ SHIM_PATH = PROJECT_ROOT / "tools" / "solc"
 CACHE_DIR = PROJECT_ROOT / "build" / "credit-ledger"
 
 
-class CompileError(RuntimeError):
+class CompileError(CreditLedgerError, RuntimeError):
     """The compiler is missing or reported errors."""
+
+    code = "compile_failed"
+    hint = "run `npm ci` in the project root (it installs the contract libraries), then fix what solc reports"
 
 
 @dataclass(frozen=True)

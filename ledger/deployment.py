@@ -30,6 +30,9 @@ CONTRACTS = ("IdentityRegistry", "ModelRegistry", "PolicyTimelock", "PolicyRegis
 class NotDeployed(ChainError):
     """The address book has no usable deployment for this chain."""
 
+    code = "not_deployed"
+    hint = "run `credit-ledger deploy` against this chain (the address book is $CREDIT_LEDGER_HOME/deployments.json)"
+
 
 @dataclass(frozen=True)
 class Deployment:

@@ -17,6 +17,7 @@ import secrets
 from collections.abc import Iterable
 from pathlib import Path
 
+from foundation.errors import EXIT_INPUT, CreditLedgerError
 from ledger.keccak import keccak256
 
 KEY_DOMAIN = b"credit-ledger/merchant-key/v1"
@@ -24,8 +25,12 @@ SALT_DOMAIN = b"credit-ledger/feature-salt/v1"
 SECRET_BYTES = 32
 
 
-class IdentityError(ValueError):
+class IdentityError(CreditLedgerError, ValueError):
     """The platform secret is missing or malformed."""
+
+    code = "platform_secret_invalid"
+    hint = "the platform secret file holds exactly 32 random bytes: restore the operator's copy (a new one changes every merchant key)"
+    exit_code = EXIT_INPUT
 
 
 class Pseudonymizer:

@@ -39,6 +39,7 @@ from eth_utils.abi import event_abi_to_log_topic
 from sqlalchemy.engine import Connection, Engine
 from web3.contract import Contract
 
+from foundation.errors import EXIT_INPUT, CreditLedgerError, shown
 from ledger.deployment import CONTRACTS, LedgerContracts
 from ledger.retry import RetryPolicy
 from ledger.store.bulk import upsert_statement
@@ -75,20 +76,33 @@ MAX_PAGE = 1_000
 # ---------------------------------------------------------------------------
 
 
-class IndexerError(RuntimeError):
+class IndexerError(CreditLedgerError, RuntimeError):
     """Base class of the indexer's deliberate failures."""
+
+    code = "indexer_error"
+    hint = "run `credit-ledger events sync` again; the index resumes where it stopped"
 
 
 class IndexerUnavailable(IndexerError):
     """The node kept failing after every retry."""
 
+    code = "indexer_unavailable"
+    hint = "check that the node at CREDIT_LEDGER_RPC_URL answers, then sync again"
+
 
 class ChainReorganised(IndexerError):
     """The block the cursor points at is no longer on the chain (reset or reorg)."""
 
+    code = "chain_reorganised"
+    hint = "re-index from the deployment block with `credit-ledger events sync --repair`"
+
 
 class InvalidQuery(IndexerError, ValueError):
     """An event query parameter is malformed (the API turns this into a 4xx)."""
+
+    code = "invalid_query"
+    hint = "fix the named parameter: blocks and versions are non-negative integers, times ISO-8601"
+    exit_code = EXIT_INPUT
 
 
 # ---------------------------------------------------------------------------
@@ -457,7 +471,7 @@ class EventFilter:
         for name in ("from_block", "to_block", "round_id", "model_version", "policy_version"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 0):
-                raise InvalidQuery(f"{name}: expected a non-negative integer, got {value!r}")
+                raise InvalidQuery(f"{name}: expected a non-negative integer, got {shown(value, None)}")
         if self.from_block is not None and self.to_block is not None and self.from_block > self.to_block:
             raise InvalidQuery(f"from_block {self.from_block} is after to_block {self.to_block}")
         for name in ("from_time", "to_time"):
@@ -493,7 +507,7 @@ def decode_cursor(cursor: str) -> tuple[int, int]:
         block, index = base64.urlsafe_b64decode(padded.encode()).decode().split(":")
         return int(block), int(index)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidQuery(f"cursor {cursor!r:.60} is not a cursor this API issued") from exc
+        raise InvalidQuery(f"cursor {shown(cursor, 60)} is not a cursor this API issued") from exc
 
 
 def query_events(engine: Engine, filters: EventFilter, *, limit: int = 100, cursor: str | None = None) -> EventPage:

@@ -45,7 +45,7 @@ from dataclasses import dataclass
 from itertools import repeat
 from typing import Annotated, Any
 
-from foundation.errors import CreditLedgerError
+from foundation.errors import CreditLedgerError, shown
 from ledger.keccak import keccak256
 
 __all__ = [
@@ -344,11 +344,11 @@ def flat_values(leaf: DecisionLeaf) -> tuple[Any, ...]:
 
 def _as_uint(field: str, value: Any, maximum: int) -> int:
     if isinstance(value, bool) or isinstance(value, (str, bytes, float)):
-        raise LeafError(f"{field}: expected an integer, got {type(value).__name__} {value!r}")
+        raise LeafError(f"{field}: expected an integer, got {type(value).__name__} {shown(value, None)}")
     try:
         number = operator.index(value)  # accepts numpy integers, rejects floats
     except TypeError:
-        raise LeafError(f"{field}: expected an integer, got {type(value).__name__} {value!r}") from None
+        raise LeafError(f"{field}: expected an integer, got {type(value).__name__} {shown(value, None)}") from None
     if not 0 <= number <= maximum:
         raise LeafError(f"{field}: {number} is out of range 0..{maximum}")
     return number
@@ -381,14 +381,14 @@ def _describe(value: Any) -> str:
 
 def _parse_hex32(field: str, value: Any) -> bytes:
     if not isinstance(value, str) or not _HEX32.match(value):
-        raise LeafError(f"{field}: expected '0x' followed by 64 hex digits, got {value!r:.80}")
+        raise LeafError(f"{field}: expected '0x' followed by 64 hex digits, got {shown(value, 80)}")
     return bytes.fromhex(value[2:])
 
 
 def _parse_int(field: str, value: Any) -> int:
     if isinstance(value, str):
         if not _DECIMAL.match(value):
-            raise LeafError(f"{field}: expected a canonical decimal string, got {value!r:.80}")
+            raise LeafError(f"{field}: expected a canonical decimal string, got {shown(value, 80)}")
         return int(value)
     if type(value) is int:  # JSON numbers; bool and float are malformed here
         return value

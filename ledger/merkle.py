@@ -30,7 +30,7 @@ import struct
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from foundation.errors import CreditLedgerError
+from foundation.errors import CreditLedgerError, shown
 from ledger.keccak import keccak256
 from ledger.leaf import LEAF_ENCODING, DecisionLeaf, LeafError, leaf_hashes
 
@@ -73,7 +73,7 @@ def _check_nodes(hashes: Sequence[bytes], what: str) -> None:
         return
     for i, h in enumerate(hashes):
         if type(h) is not bytes or len(h) != 32:
-            raise MerkleError(f"{what}[{i}]: expected 32 bytes, got {type(h).__name__} {h!r:.80}")
+            raise MerkleError(f"{what}[{i}]: expected 32 bytes, got {type(h).__name__} {shown(h, 80)}")
 
 
 def _arrange(hashes: list[bytes]) -> tuple[list[bytes], list[int]]:
@@ -293,14 +293,14 @@ def proof_from_nodes(nodes: bytes, tree_index: int) -> list[bytes]:
         raise MerkleError(f"nodes: {size} bytes is not (2n-1)*32")
     count = size // 32
     if not isinstance(tree_index, int) or not 0 <= tree_index < count:
-        raise MerkleError(f"tree_index: {tree_index!r} out of range 0..{count - 1}")
+        raise MerkleError(f"tree_index: {shown(tree_index, None)} out of range 0..{count - 1}")
     return [nodes[p * 32 : (p + 1) * 32] for p in proof_positions(tree_index)]
 
 
 def process_proof(leaf: bytes, proof: Sequence[bytes]) -> bytes:
     """The root that ``proof`` leads to from ``leaf`` (OZ ``processProof``)."""
     if type(leaf) is not bytes or len(leaf) != 32:
-        raise MerkleError(f"leaf: expected 32 bytes, got {leaf!r:.80}")
+        raise MerkleError(f"leaf: expected 32 bytes, got {shown(leaf, 80)}")
     _check_nodes(proof, "proof")
     k256 = keccak256
     node = leaf
@@ -364,7 +364,7 @@ def _parse_tree(tree: Any) -> list[bytes]:
             except ValueError:
                 ok = False
         if not ok:
-            raise MerkleError(f"tree[{j}]: malformed node {s!r:.80}")
+            raise MerkleError(f"tree[{j}]: malformed node {shown(s, 80)}")
     raise MerkleError("tree: malformed")  # unreachable: the scan names the node
 
 
@@ -382,11 +382,11 @@ def load(data: Mapping[str, Any]) -> tuple[MerkleTree, list[DecisionLeaf]]:
     if not isinstance(data, Mapping):
         raise MerkleError(f"dump: expected a JSON object, got {type(data).__name__}")
     if data.get("format") != DUMP_FORMAT:
-        raise MerkleError(f"format: expected {DUMP_FORMAT!r}, got {data.get('format')!r:.80}")
+        raise MerkleError(f"format: expected {DUMP_FORMAT!r}, got {shown(data.get('format'), 80)}")
     encoding = data.get("leafEncoding")
     if not isinstance(encoding, list) or tuple(encoding) != LEAF_ENCODING:
         raise MerkleError(
-            f"leafEncoding: expected the decision leaf encoding {list(LEAF_ENCODING)}, got {encoding!r:.200}"
+            f"leafEncoding: expected the decision leaf encoding {list(LEAF_ENCODING)}, got {shown(encoding, 200)}"
         )
     raw_values = data.get("values")
     if not isinstance(raw_values, list) or not raw_values:
@@ -400,10 +400,10 @@ def load(data: Mapping[str, Any]) -> tuple[MerkleTree, list[DecisionLeaf]]:
     positions: list[int] = []
     for i, entry in enumerate(raw_values):
         if not isinstance(entry, Mapping) or set(entry) != {"value", "treeIndex"}:
-            raise MerkleError(f"values[{i}]: expected {{'value', 'treeIndex'}}, got {entry!r:.120}")
+            raise MerkleError(f"values[{i}]: expected {{'value', 'treeIndex'}}, got {shown(entry, 120)}")
         pos = entry["treeIndex"]
         if type(pos) is not int or not n - 1 <= pos < 2 * n - 1:
-            raise MerkleError(f"values[{i}]: treeIndex {pos!r} is not a leaf position")
+            raise MerkleError(f"values[{i}]: treeIndex {shown(pos, None)} is not a leaf position")
         try:
             leaves.append(DecisionLeaf.from_values(entry["value"]))
         except LeafError as exc:

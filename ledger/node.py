@@ -19,6 +19,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from foundation.errors import CreditLedgerError
 from ledger.config import Settings
 
 #: anvil's documented development mnemonic. Its keys are public knowledge: they must
@@ -28,8 +29,11 @@ DEV_ACCOUNT_COUNT = 20
 STATE_INTERVAL_SECONDS = 1
 
 
-class NodeError(RuntimeError):
+class NodeError(CreditLedgerError, RuntimeError):
     """The local node could not be started, stopped or reached."""
+
+    code = "node_error"
+    hint = "see the node's log in $CREDIT_LEDGER_HOME/node; `credit-ledger node status` shows its state"
 
 
 def anvil_binary() -> Path:

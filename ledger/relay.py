@@ -53,7 +53,7 @@ from web3.logs import DISCARD
 from web3.types import TxParams, TxReceipt, Wei
 
 from foundation.errors import EXIT_FAILED, EXIT_INPUT, CreditLedgerError
-from ledger.chain import TransactionReverted, gas_with_headroom
+from ledger.chain import TransactionReverted, describe_revert, gas_with_headroom
 from ledger.deployment import LedgerContracts
 from ledger.keccak import keccak256
 from ledger.leaf import DecisionLeaf
@@ -88,6 +88,7 @@ class RelayError(CreditLedgerError):
     """The relay refused or could not complete a dispute transaction."""
 
     code = "relay_error"
+    hint = "prepare the dispute with `POST /merchant/disputes/prepare`, sign it unchanged and submit it"
     exit_code = EXIT_INPUT
 
 
@@ -129,7 +130,7 @@ class TransactionRejected(RelayError):
 class DisputeNotRecorded(RelayError):
     """The dispute transaction was mined but emitted no ``DisputeFiled`` event."""
 
-    code = "chain_error"
+    code = "dispute_not_recorded"
     hint = "check the transaction on the chain; the indexer records the dispute if it was filed"
     exit_code = EXIT_FAILED
 
@@ -232,7 +233,7 @@ class DisputeRelay:
         try:
             chain.call(fn, account)
         except TransactionReverted as exc:
-            raise DisputeRefused(f"the ledger would refuse this dispute: {exc.error}{exc.args_ or ''}") from None
+            raise DisputeRefused(f"the ledger would refuse this dispute: {describe_revert(exc.error, exc.args_)}") from None
         params: TxParams = {
             "from": account,
             "chainId": chain.chain_id,
@@ -301,8 +302,8 @@ class DisputeRelay:
         try:
             chain.w3.eth.call({"from": tx.signer, "to": self.contracts.ledger.address, "data": tx.data})
         except (ContractCustomError, ContractLogicError, ContractPanicError) as exc:
-            reverted = chain._reverted(exc, "fileDispute")  # decodes the custom error's name
-            raise DisputeRefused(f"the ledger refuses this dispute: {reverted.error}{reverted.args_ or ''}") from None
+            reverted = chain.decode_revert(exc, "fileDispute")  # the custom error's name and arguments
+            raise DisputeRefused(f"the ledger refuses this dispute: {describe_revert(reverted.error, reverted.args_)}") from None
 
     def _send(self, tx: SignedTransaction) -> bytes:
         try:

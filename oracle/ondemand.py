@@ -19,6 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from foundation.errors import EXIT_INPUT, CreditLedgerError
 from ledger.store import ApplicationRow, NotFound, Store
 from oracle.service import UNFINISHED_STATUSES, Oracle, RoundResult
 from sources.records import ScoredDecision, ScoredRound
@@ -34,8 +35,12 @@ class Application(BaseModel):
     merchant_id: str = Field(..., min_length=1, max_length=128, examples=["M00000042"])
 
 
-class ApplicationError(ValueError):
+class ApplicationError(CreditLedgerError, ValueError):
     """An application cannot be decided (unknown merchant, bad input)."""
+
+    code = "application_invalid"
+    hint = "apply with the platform merchant id of a merchant in the current export, e.g. M00000042"
+    exit_code = EXIT_INPUT
 
 
 def _payload(as_of: str, d: ScoredDecision) -> dict[str, Any]:

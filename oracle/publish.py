@@ -14,14 +14,19 @@ from dataclasses import dataclass
 
 from eth_account.signers.local import LocalAccount
 
+from foundation.errors import EXIT_INPUT, CreditLedgerError
 from ledger.deployment import LedgerContracts
 from ledger.enums import PolicyStatus, Segment
 
 ZERO32 = bytes(32)
 
 
-class PublishError(RuntimeError):
+class PublishError(CreditLedgerError, RuntimeError):
     """A model or policy could not be published as asked."""
+
+    code = "publish_refused"
+    hint = "segments are merchant or farmer; the artifact or policy file names its segment"
+    exit_code = EXIT_INPUT
 
 
 def segment_id(segment: str) -> int:

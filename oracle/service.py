@@ -41,6 +41,7 @@ from typing import Any, TypeVar
 from eth_account.signers.local import LocalAccount
 from web3.exceptions import TransactionNotFound, Web3RPCError
 
+from foundation.errors import CreditLedgerError
 from ledger import batchfile
 from ledger.accounts import FIRST_DEV_MERCHANT_INDEX, RoleAccounts, dev_account
 from ledger.chain import Chain
@@ -66,16 +67,25 @@ T = TypeVar("T")
 UNFINISHED_STATUSES = ("pending", "built", "anchoring", "anchored")
 
 
-class OracleError(RuntimeError):
+class OracleError(CreditLedgerError, RuntimeError):
     """The oracle refuses to go on; the message says why and what to do."""
+
+    code = "oracle_refused"
+    hint = "fix what the message names, then rerun `credit-ledger oracle run-round`: it resumes the round"
 
 
 class ModelMismatch(OracleError):
     """The local model artifact or policy is not the active on-chain version."""
 
+    code = "model_mismatch"
+    hint = "publish the local file (`credit-ledger model publish` / `policy propose`) or restore the active one"
+
 
 class RootConflict(OracleError):
     """The chain holds a different root for this round than the store."""
+
+    code = "root_conflict"
+    hint = "compare the chain and the store with `credit-ledger audit replay` before anchoring anything else"
 
 
 def crash_point(name: str) -> None:

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from foundation.errors import shown
 from scoring.errors import CanonicalEncodingError
 
 #: Fixed-point scale: one unit = 1e-6 of the natural value.
@@ -37,7 +38,7 @@ def _normalise(obj: Any) -> Any:
         out = {}
         for key, value in obj.items():
             if not isinstance(key, str):
-                raise CanonicalEncodingError(f"non-string key {key!r}")
+                raise CanonicalEncodingError(f"non-string key {shown(key, None)}")
             out[key] = _normalise(value)
         return out
     if isinstance(obj, (list, tuple)):

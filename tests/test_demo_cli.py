@@ -89,4 +89,5 @@ def test_deploy_without_node_gives_clear_error(tmp_path: Path) -> None:
         [sys.executable, "-m", "credit_ledger.cli", "deploy"], env=env, capture_output=True, text=True
     )
     assert result.returncode == 1
-    assert "no JSON-RPC node answers" in result.stdout
+    # reported once by the CLI, on stderr: code, message, hint
+    assert "error[chain_unavailable]: no JSON-RPC node answers" in result.stderr

@@ -24,6 +24,7 @@ from api.auth import require_role
 from api.deps import Services, get_services
 from api.errors import ApiError, BadRequest, Conflict, NotFoundError, errors
 from audit.replay import replay
+from foundation.errors import EXIT_FAILED
 from ledger.documents import DirectoryDocuments, DocumentAltered, DocumentMissing, uri_for
 from ledger.roles import Role
 
@@ -41,6 +42,8 @@ _replay_lock = threading.Lock()
 class AlteredDocument(ApiError):
     status_code = 409
     code = "document_altered"
+    hint = "the server's copy of this document no longer matches its hash; ask the operator to restore it"
+    exit_code = EXIT_FAILED
 
 
 def _digest(value: str) -> bytes:

@@ -16,6 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from eth_utils import to_checksum_address
 
+from foundation.errors import shown
 from ledger.store.errors import InvalidData
 from ledger.store.types import HASH_SIZE
 
@@ -33,7 +34,7 @@ def b32(value: Any, name: str) -> bytes:
         value = bytes(value)
     elif isinstance(value, str):
         if not _HEX32.match(value):
-            raise InvalidData(f"{name}: expected '0x' + 64 hex digits, got {value!r:.80}")
+            raise InvalidData(f"{name}: expected '0x' + 64 hex digits, got {shown(value, 80)}")
         return bytes.fromhex(value[2:])
     if not isinstance(value, bytes):
         raise InvalidData(f"{name}: expected 32 bytes or 0x-hex, got {type(value).__name__}")
@@ -61,13 +62,13 @@ def address(value: Any, name: str) -> str | None:
     if isinstance(value, (bytes, bytearray)) and len(value) == 20:
         value = "0x" + bytes(value).hex()
     if not isinstance(value, str) or not _ADDRESS.match(value):
-        raise InvalidData(f"{name}: expected a 0x-hex address, got {value!r:.80}")
+        raise InvalidData(f"{name}: expected a 0x-hex address, got {shown(value, 80)}")
     return str(to_checksum_address(value))
 
 
 def choice(value: Any, allowed: Sequence[str], name: str) -> str:
     if value not in allowed:
-        raise InvalidData(f"{name}: expected one of {', '.join(allowed)}, got {value!r}")
+        raise InvalidData(f"{name}: expected one of {', '.join(allowed)}, got {shown(value, None)}")
     return str(value)
 
 

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
+from foundation.errors import shown
 from ledger.store import bulk
 from ledger.store.base import StoreBase
 from ledger.store.bulk import (
@@ -83,7 +84,7 @@ class MerchantStore(StoreBase):
         ):
             for mid in merchant_ids:
                 if not isinstance(mid, str) or not 0 < len(mid) <= 128:
-                    raise InvalidData(f"merchant_id: expected 1..128 characters, got {mid!r:.80}")
+                    raise InvalidData(f"merchant_id: expected 1..128 characters, got {shown(mid, 80)}")
         if not (set(map(type, merchant_keys)) <= {bytes} and set(map(len, merchant_keys)) <= {HASH_SIZE}):
             merchant_keys = [b32(k, "merchant_key") for k in merchant_keys]
         for name, column in (("industry", industries), ("region", regions)):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from foundation.errors import shown
 from ledger.store.base import StoreBase
 from ledger.store.convert import ms
 from ledger.store.errors import InvalidData
@@ -22,7 +23,7 @@ class SigninNonceStore(StoreBase):
         ``capacity`` unexpired nonces are already outstanding (a nonce flood).
         """
         if not isinstance(nonce, str) or not 0 < len(nonce) <= 64:
-            raise InvalidData(f"nonce: expected 1..64 characters, got {nonce!r:.80}")
+            raise InvalidData(f"nonce: expected 1..64 characters, got {shown(nonce, 80)}")
         with self._write() as conn:
             conn.execute(sa.delete(signin_nonces).where(signin_nonces.c.expires_at_ms <= ms(now)))
             outstanding = conn.execute(sa.select(sa.func.count()).select_from(signin_nonces)).scalar_one()

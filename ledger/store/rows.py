@@ -17,6 +17,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from foundation.errors import shown
 from ledger.leaf import LEAF_LAYOUT, REASON_CODE_COUNT, DecisionLeaf
 from ledger.store.convert import address, b32, blob_or_none, choice
 from ledger.store.errors import InvalidData
@@ -51,7 +52,7 @@ class MerchantRow:
 
     def __post_init__(self) -> None:
         if not isinstance(self.merchant_id, str) or not 0 < len(self.merchant_id) <= 128:
-            raise InvalidData(f"merchant_id: expected 1..128 characters, got {self.merchant_id!r:.80}")
+            raise InvalidData(f"merchant_id: expected 1..128 characters, got {shown(self.merchant_id, 80)}")
         object.__setattr__(self, "merchant_key", b32(self.merchant_key, "merchant_key"))
         choice(self.segment, SEGMENTS, "segment")
         object.__setattr__(self, "account", address(self.account, "account"))

@@ -144,7 +144,8 @@ def test_refuses_a_model_that_is_not_active_on_chain(drill_env: LedgerEnv) -> No
     finally:
         model_path.write_bytes(original)
     assert result.returncode != 0
-    assert "not the active on-chain" in result.stdout or "artifact" in result.stdout
+    output = result.stdout + result.stderr  # the CLI reports errors on stderr
+    assert "not the active on-chain" in output or "artifact" in output
 
 
 def test_node_restarted_mid_round(tmp_path: Path) -> None:
