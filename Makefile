@@ -9,7 +9,7 @@ BIN    := $(VENV)/bin
 PY_STAMP  := $(VENV)/.installed
 NPM_STAMP := node_modules/.installed
 
-.PHONY: install browser demo test test-python test-brownie bench clean
+.PHONY: install browser postgres demo test test-python test-brownie bench clean
 
 install: $(PY_STAMP) $(NPM_STAMP)
 
@@ -19,6 +19,15 @@ browser:
 	@{ command -v chromium >/dev/null 2>&1 && fc-list 2>/dev/null | grep -qi wqy; } || { \
 	  echo "installing Debian's chromium and a CJK font for the dashboard tests"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-microhei; }
+
+# The store and oracle tests run on PostgreSQL too: the machine's server at 127.0.0.1:5432
+# if one answers, else a throwaway one that the tests start from Debian's binaries
+# (tests/pg_support.py). Install them only when neither is there.
+postgres:
+	@{ command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+	   $(PYTHON) -c "import socket; socket.create_connection(('127.0.0.1', 5432), 2).close()" 2>/dev/null; } || { \
+	  echo "installing Debian's postgresql for the PostgreSQL tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; }
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,11 +46,11 @@ demo: install
 	$(BIN)/credit-ledger demo
 
 ## make test: the whole test suite, then brownie's own compile + test on our contracts.
-test: install browser
+test: install browser postgres
 	$(BIN)/python -m pytest -q
 	bash tools/brownie-check
 
-test-python: install browser
+test-python: install browser postgres
 	$(BIN)/python -m pytest -q
 
 test-brownie: install

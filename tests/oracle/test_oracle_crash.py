@@ -6,25 +6,22 @@ stored one, every decision stored once, and one anchoring transaction sent.
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 from ledger_support import LedgerEnv, free_port, make_ledger_env, oracle_cli_environment, run_round_cli, running_node
+from pg_support import Server, fresh_schema
 
 from ledger.node import LocalNode
 from ledger.roles import Role
-from ledger.store import Store, normalise_url
+from ledger.store import Store
 
 MERCHANTS = 300
-PG_URL = os.environ.get("CREDIT_LEDGER_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
 
 @pytest.fixture(scope="module")
@@ -34,17 +31,10 @@ def drill_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalNode]:
 
 
 @pytest.fixture(scope="module")
-def pg_schema_url() -> Iterator[str]:
-    admin = sa.create_engine(normalise_url(PG_URL))
-    schema = f"oracle_{uuid.uuid4().hex[:12]}"
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-    try:
-        yield admin.url.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
-    finally:
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        admin.dispose()
+def pg_schema_url(postgres_server: Server) -> Iterator[str]:
+    """A schema of the session's PostgreSQL server for this module's PostgreSQL ledger."""
+    with fresh_schema(postgres_server, prefix="oracle") as url:
+        yield url.render_as_string(hide_password=False)
 
 
 @pytest.fixture(scope="module")
@@ -106,7 +96,12 @@ def assert_round_settled(env: LedgerEnv, round_id: int, nonce_before: int, round
 
 @pytest.mark.parametrize(
     ("drill_env", "point"),
-    [("sqlite", "after_tree"), ("sqlite", "after_send"), ("sqlite", "after_receipt"), ("postgresql", "after_send")],
+    [
+        ("sqlite", "after_tree"),
+        ("sqlite", "after_send"),
+        ("sqlite", "after_receipt"),
+        pytest.param("postgresql", "after_send", marks=pytest.mark.postgres),
+    ],
     indirect=["drill_env"],
 )
 def test_kill_at_each_step_then_rerun(drill_env: LedgerEnv, point: str) -> None:

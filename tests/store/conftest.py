@@ -1,63 +1,29 @@
 """Fixtures for the off-chain store: every test runs on SQLite (temp file) and PostgreSQL.
 
-PostgreSQL: ``CREDIT_LEDGER_TEST_POSTGRES_URL`` or
-``postgresql://postgres@127.0.0.1:5432/test``. Each test gets its own schema
-(``search_path`` set through libpq ``options``), dropped afterwards, so tests
-are isolated and may run in parallel. If the server is unreachable the
-PostgreSQL cases are skipped, unless the variable was set explicitly (then
-they fail: a configured database that is down is an error).
+PostgreSQL: the session's server (``postgres_url`` in tests/conftest.py, see
+tests/pg_support.py), a fresh schema per test, dropped afterwards, so tests are
+isolated and may run in parallel. The PostgreSQL case is marked ``postgres`` and
+only it requests the server: the SQLite case runs without one.
 """
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
-from ledger.store import Store, normalise_url
-
-PG_ENV = "CREDIT_LEDGER_TEST_POSTGRES_URL"
-PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432/test"
+from ledger.store import Store
 
 
-@pytest.fixture(scope="session")
-def pg_admin() -> Iterator[sa.Engine | None]:
-    """An engine on the PostgreSQL test database, or None when unreachable (and not required)."""
-    url = os.environ.get(PG_ENV, PG_DEFAULT)
-    engine = sa.create_engine(normalise_url(url), pool_pre_ping=True)
-    try:
-        with engine.connect() as conn:
-            conn.exec_driver_sql("SELECT 1")
-    except Exception as exc:  # noqa: BLE001 - any connection failure
-        engine.dispose()
-        if os.environ.get(PG_ENV):
-            pytest.fail(f"{PG_ENV} is set but PostgreSQL is unreachable: {exc}")
-        yield None
-        return
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path, pg_admin: sa.Engine | None) -> Iterator[sa.URL]:
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sa.URL]:
     """A URL to an empty database of each backend."""
     if request.param == "sqlite":
         yield sa.URL.create("sqlite", database=str(tmp_path / "ledger.db"))
-        return
-    if pg_admin is None:
-        pytest.skip(f"PostgreSQL unreachable at {PG_DEFAULT} (set {PG_ENV})")
-    schema = f"t_{uuid.uuid4().hex[:16]}"
-    with pg_admin.begin() as conn:
-        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-    try:
-        yield pg_admin.url.update_query_dict({"options": f"-csearch_path={schema}"})
-    finally:
-        with pg_admin.begin() as conn:
-            conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    else:
+        yield request.getfixturevalue("postgres_url")
 
 
 @pytest.fixture
