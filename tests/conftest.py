@@ -28,7 +28,7 @@ binaries); chromium through anything from the ``playwright`` package or a path n
 without a list to keep up to date, and a fixture named ``node`` or ``env`` is not
 taken for one that starts a node. What it cannot see is a node that only a subprocess
 starts (the CLI's embedded node, e.g. ``credit-ledger demo``): such a test needs a
-fixture that handles the ``LocalNode`` (as ``test_demo_cli.demo_home`` stops it) or an
+fixture that handles the ``LocalNode`` (as ``test_demo.demo_home`` stops it) or an
 explicit ``@pytest.mark.chain``.
 """
 

@@ -120,17 +120,17 @@ EXPECTED = {
         "postgres",
     },
     "tests/oracle/test_ondemand.py::test_batch_by_size_anchors_and_proves": {"chain"},
-    "tests/chain/test_ganache.py::test_full_flow_on_ganache": {"chain"},
-    "tests/chain/test_node_restart.py::test_state_survives_graceful_restart": {"chain"},
-    "tests/test_demo_cli.py::test_demo_twice_reuses_chain_and_chains_leaves": {"chain"},
-    "tests/test_demo_cli.py::test_deploy_without_node_gives_clear_error": set(),
-    "tests/dashboard/test_dashboard_browser.py::test_dashboard_assets_are_local": {"chain"},
-    "tests/dashboard/test_dashboard_browser.py::test_dashboard_demo_sign_in_trajectory_badges_and_tampering": {
+    "tests/ledger/chain/test_ganache.py::test_full_flow_on_ganache": {"chain"},
+    "tests/ledger/chain/test_node_restart.py::test_state_survives_graceful_restart": {"chain"},
+    "tests/credit_ledger/test_demo.py::test_demo_twice_reuses_chain_and_chains_leaves": {"chain"},
+    "tests/credit_ledger/test_demo.py::test_deploy_without_node_gives_clear_error": set(),
+    "tests/api/dashboard/test_dashboard_browser.py::test_dashboard_assets_are_local": {"chain"},
+    "tests/api/dashboard/test_dashboard_browser.py::test_dashboard_demo_sign_in_trajectory_badges_and_tampering": {
         "chain",
         "browser",
     },
-    "tests/store/test_rounds.py::test_round_lifecycle[sqlite]": set(),
-    "tests/store/test_rounds.py::test_round_lifecycle[postgresql]": {"postgres"},
+    "tests/ledger/store/test_rounds.py::test_round_lifecycle[sqlite]": set(),
+    "tests/ledger/store/test_rounds.py::test_round_lifecycle[postgresql]": {"postgres"},
 }
 
 

@@ -9,6 +9,6 @@ To write a new revision during development::
     .venv/bin/python -m ledger.migrations revision -m "what changed"
 
 (see ``__main__.py``); then edit the new file under ``versions/`` by hand and
-keep :data:`ledger.store.schema.metadata` in step -- ``tests/store`` fails when the
+keep :data:`ledger.store.schema.metadata` in step -- ``tests/ledger/store`` fails when the
 migrated schema and the metadata differ.
 """

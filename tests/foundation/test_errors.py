@@ -41,7 +41,7 @@ ALIASES = {
     frozenset({"api.routes.auditor.AlteredDocument", "ledger.documents.DocumentAltered"}),  # 409 document_altered
 }
 SNAKE = re.compile(r"[a-z][a-z0-9]*(_[a-z0-9]+)*")
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _modules() -> list[str]:

@@ -35,7 +35,7 @@ CHROMIUM_ARGS = [
 ]
 ROUNDS = 3
 MERCHANTS = 200
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "reports" / "screenshots"
+SCREENSHOTS = Path(__file__).resolve().parents[3] / "reports" / "screenshots"
 TIMEOUT_MS = 30_000
 
 if not CHROMIUM.exists():

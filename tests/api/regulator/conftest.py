@@ -1,11 +1,10 @@
-"""Fixtures for the indexer and the regulator/auditor routes: an app over ledger_env and sign-in."""
+"""Fixtures for the regulator and auditor routes: an app over ledger_env and sign-in."""
 
 from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,19 +16,8 @@ with warnings.catch_warnings():
     from siwe import SiweMessage
 
 from ledger.accounts import RoleAccounts
-from ledger.store import Store
 
 DOMAIN = "testserver"  # the Host header TestClient sends
-
-
-@pytest.fixture
-def fresh_store(tmp_path: Path) -> Iterator[Store]:
-    """An empty, migrated store of its own (the indexer's tables included)."""
-    store = Store.open(tmp_path / "index.db")
-    try:
-        yield store
-    finally:
-        store.close()
 
 
 def _iso(ts: datetime) -> str:
