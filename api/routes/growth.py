@@ -42,7 +42,7 @@ router = APIRouter(prefix="/merchant", tags=["merchant"], responses=errors(401, 
 MAX_WEEK = 10_000
 _CACHE_SIZE = 4
 _lock = threading.Lock()
-_analyses: OrderedDict[tuple[str, int, int], Any] = OrderedDict()
+_analyses: OrderedDict[tuple[bytes | None, int], Any] = OrderedDict()
 
 
 # -- response models -------------------------------------------------------------
