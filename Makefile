@@ -9,7 +9,7 @@ BIN    := $(VENV)/bin
 PY_STAMP  := $(VENV)/.installed
 NPM_STAMP := node_modules/.installed
 
-.PHONY: install browser postgres demo test test-python test-brownie bench clean
+.PHONY: install browser postgres demo check test test-fast test-python test-brownie bench clean
 
 install: $(PY_STAMP) $(NPM_STAMP)
 
@@ -45,10 +45,21 @@ $(NPM_STAMP): package.json package-lock.json
 demo: install
 	$(BIN)/credit-ledger demo
 
-## make test: the whole test suite, then brownie's own compile + test on our contracts.
-test: install browser postgres
+## make check: the static checks: formatting and lint (ruff), layers (import-linter), types (mypy).
+check: install
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+	$(BIN)/mypy
+
+## make test: the static checks, the whole test suite, then brownie's own compile + test on our contracts.
+test: install browser postgres check
 	$(BIN)/python -m pytest -q
 	bash tools/brownie-check
+
+## make test-fast: the tests that need no chain node, PostgreSQL or browser (about half a minute).
+test-fast: install
+	$(BIN)/python -m pytest -q -m "not chain and not postgres and not browser"
 
 test-python: install browser postgres
 	$(BIN)/python -m pytest -q
