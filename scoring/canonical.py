@@ -22,6 +22,7 @@ import math
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from foundation.errors import shown
 from scoring.errors import CanonicalEncodingError
@@ -72,17 +73,18 @@ def sha256(data: bytes) -> bytes:
     return hashlib.sha256(data).digest()
 
 
-def to_fixed(values: np.ndarray | float) -> np.ndarray:
+def to_fixed(values: NDArray[np.floating[Any]] | float) -> NDArray[np.int64]:
     """Quantise floats to int64 micro-units (always an array); NaN becomes :data:`FIXED_MISSING`."""
     arr = np.atleast_1d(np.asarray(values, dtype=np.float64))
-    missing = ~np.isfinite(arr)
+    missing: NDArray[np.bool_] = ~np.isfinite(arr)
+    finite: NDArray[np.float64] = np.where(missing, 0.0, arr)
     # np.rint rounds half to even: deterministic and unbiased.
-    fixed = np.rint(np.where(missing, 0.0, arr) * FIXED_SCALE).astype(np.int64)
+    fixed = np.rint(finite * FIXED_SCALE).astype(np.int64)
     fixed[missing] = FIXED_MISSING
     return fixed
 
 
-def from_fixed(values: np.ndarray | int) -> np.ndarray:
+def from_fixed(values: NDArray[np.int64] | int) -> NDArray[np.float64]:
     """Inverse of :func:`to_fixed` (missing back to NaN)."""
     arr = np.atleast_1d(np.asarray(values, dtype=np.int64))
     out = arr.astype(np.float64) / FIXED_SCALE

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from numpy.typing import NDArray
 
 from scoring.canonical import FIXED_MISSING, to_fixed
 from scoring.errors import ArtifactError, PolicyError
@@ -69,16 +70,16 @@ class Decision:
 class DecisionBatch:
     """Column-oriented decisions (fast path for the oracle); ``decisions()`` makes objects."""
 
-    merchant_id: np.ndarray
+    merchant_id: NDArray[np.object_]  # str
     segment: str
-    status: np.ndarray
-    status_reason: np.ndarray
-    score: np.ndarray
-    limit_cny: np.ndarray
-    product_mask: np.ndarray
-    reason_codes: np.ndarray  # (n, 4)
+    status: NDArray[np.object_]  # str
+    status_reason: NDArray[np.object_]  # str
+    score: NDArray[np.int64]
+    limit_cny: NDArray[np.int64]
+    product_mask: NDArray[np.int64]
+    reason_codes: NDArray[np.int64]  # (n, 4)
     feature_bytes: list[bytes]
-    points: np.ndarray  # (n, k) integer points per model feature
+    points: NDArray[np.int64]  # (n, k) integer points per model feature
     model_version: str
     policy_version: str
     as_of: str
@@ -134,7 +135,7 @@ class DecisionBatch:
         )
 
 
-def _fixed_inputs(artifact: ModelArtifact, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+def _fixed_inputs(artifact: ModelArtifact, frame: pd.DataFrame) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
     names = artifact.feature_names
     extras = artifact.extra_inputs
     missing = [c for c in [*names, *extras] if c not in frame.columns]
@@ -149,7 +150,7 @@ def _fixed_inputs(artifact: ModelArtifact, frame: pd.DataFrame) -> tuple[np.ndar
     return model, extra
 
 
-def _encode(schema_hash: bytes, matrix: np.ndarray) -> list[bytes]:
+def _encode(schema_hash: bytes, matrix: NDArray[np.int64]) -> list[bytes]:
     width = matrix.shape[1] * 8
     raw = np.ascontiguousarray(matrix.astype(">i8")).tobytes()
     return (
@@ -157,7 +158,7 @@ def _encode(schema_hash: bytes, matrix: np.ndarray) -> list[bytes]:
     )
 
 
-def reasons_from_points(artifact: ModelArtifact, points: np.ndarray) -> np.ndarray:
+def reasons_from_points(artifact: ModelArtifact, points: NDArray[np.int64]) -> NDArray[np.int64]:
     """Top-four reason codes per row: features losing most points vs their best bin."""
     best = np.array([b.best_points for b in artifact.bins], dtype=np.int64)
     codes = np.array([b.reason_code for b in artifact.bins], dtype=np.int64)

@@ -34,9 +34,11 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
+from numpy.typing import NDArray
 
 from scoring.calendar import festival_peaks
 from scoring.canonical import FIXED_MISSING, from_fixed, to_fixed
@@ -115,29 +117,32 @@ class PeerAverages:
     groups: dict[str, dict[str, int]]
     overall: dict[str, int]
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"keys": list(self.keys), "groups": self.groups, "overall": self.overall}
 
     @classmethod
-    def from_dict(cls, d: dict) -> PeerAverages:
+    def from_dict(cls, d: dict[str, Any]) -> PeerAverages:
         return cls(tuple(d["keys"]), {k: dict(v) for k, v in d["groups"].items()}, dict(d["overall"]))
 
 
 # --------------------------------------------------------------------------- helpers
 
 
-def _sum(codes: np.ndarray, x: np.ndarray, n: int) -> np.ndarray:
-    return np.bincount(codes, weights=x, minlength=n)
+def _sum(codes: NDArray[np.int64], x: NDArray[np.float64], n: int) -> NDArray[np.float64]:
+    # numpy's stub types bincount as intp whatever the weights; with float weights it returns float64.
+    return cast("NDArray[np.float64]", np.bincount(codes, weights=x, minlength=n))
 
 
-def _div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def _div(a: NDArray[np.float64], b: NDArray[np.float64]) -> NDArray[np.float64]:
     with np.errstate(divide="ignore", invalid="ignore"):
         out = a / b
     out[~np.isfinite(out)] = np.nan
     return out
 
 
-def _slope(codes: np.ndarray, t: np.ndarray, y: np.ndarray, w: np.ndarray, n: int) -> np.ndarray:
+def _slope(
+    codes: NDArray[np.int64], t: NDArray[np.float64], y: NDArray[np.float64], w: NDArray[np.float64], n: int
+) -> NDArray[np.float64]:
     """Weighted least-squares slope of y on t per entity (NaN when undefined)."""
     sw = _sum(codes, w, n)
     st = _sum(codes, w * t, n)
@@ -150,7 +155,7 @@ def _slope(codes: np.ndarray, t: np.ndarray, y: np.ndarray, w: np.ndarray, n: in
     return out
 
 
-def _festival_days(start: dt.date, end: dt.date) -> np.ndarray:
+def _festival_days(start: dt.date, end: dt.date) -> NDArray[np.bool_]:
     """Flags for days within the 7-day run-up to a festival peak (inclusive)."""
     days = (end - start).days + 1
     flags = np.zeros(days, dtype=bool)
@@ -189,7 +194,7 @@ def build_features(data: PlatformData, validation: ValidationResult | None = Non
     return frame
 
 
-def _codes(data: PlatformData, result: ValidationResult) -> tuple[pd.Index, np.ndarray, np.ndarray]:
+def _codes(data: PlatformData, result: ValidationResult) -> tuple[pd.Index, NDArray[np.int64], NDArray[np.float64]]:
     daily = result.daily
     index = pd.Index(data.entities["merchant_id"].astype(str), name="merchant_id")
     codes = result.codes if result.codes is not None else index.get_indexer(daily["merchant_id"].astype(str))

@@ -130,10 +130,11 @@ import datetime as dt
 import hashlib
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
+from numpy.typing import NDArray
 
 from scoring.calendar import festival_peaks, next_peak
 from scoring.canonical import FIXED_SCALE
@@ -221,11 +222,10 @@ INDICATORS: tuple[IndicatorSpec, ...] = (
         ),
     ),
 )
-INDICATOR_KEYS: tuple[str, ...] = tuple(s.key for s in INDICATORS)
 COMPONENT_METRICS: tuple[str, ...] = tuple(dict.fromkeys(c.metric for s in INDICATORS for c in s.components))
 
 
-def component_ratio(value: np.ndarray, peer: np.ndarray, better: str) -> np.ndarray:
+def component_ratio(value: NDArray[np.float64], peer: NDArray[np.float64], better: str) -> NDArray[np.float64]:
     """Peer-relative ratio (> 1 = better than peers), clipped to [1/8, 8]; NaN when undefined."""
     v = np.asarray(value, dtype=np.float64)
     p = np.asarray(peer, dtype=np.float64)
@@ -243,7 +243,7 @@ def component_ratio(value: np.ndarray, peer: np.ndarray, better: str) -> np.ndar
     return np.clip(r, 1.0 / MAX_RATIO, MAX_RATIO)  # +inf -> 8, 0 -> 1/8, NaN stays NaN
 
 
-def indicator_from_ratios(ratios: np.ndarray, weights: np.ndarray) -> np.ndarray:
+def indicator_from_ratios(ratios: NDArray[np.float64], weights: NDArray[np.float64]) -> NDArray[np.int64]:
     """``round(100 R^2 / (1 + R^2))`` with ``R`` the weighted geometric mean of the ratios.
 
     ``ratios`` is (n, k); NaN entries count as 1 (neutral).  Returns int64 in 0..100.
@@ -253,7 +253,7 @@ def indicator_from_ratios(ratios: np.ndarray, weights: np.ndarray) -> np.ndarray
         r = r[None, :]
     w = np.asarray(weights, dtype=np.float64)
     logs = np.where(np.isnan(r), 0.0, np.log(np.clip(r, 1.0 / MAX_RATIO, MAX_RATIO)))
-    log_r = logs @ (w / w.sum())
+    log_r: NDArray[np.float64] = logs @ (w / w.sum())
     value = 100.0 / (1.0 + np.exp(-2.0 * log_r))  # = 100 R^2 / (1 + R^2)
     return np.clip(np.floor(value + 0.5), 0, 100).astype(np.int64)
 
@@ -279,7 +279,7 @@ def indicator_table(metrics: pd.DataFrame, peers: pd.DataFrame) -> pd.DataFrame:
 # --------------------------------------------------------------------------- metrics
 
 
-def _div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def _div(a: NDArray[np.float64], b: NDArray[np.float64]) -> NDArray[np.float64]:
     with np.errstate(divide="ignore", invalid="ignore"):
         out = np.asarray(a, dtype=np.float64) / np.asarray(b, dtype=np.float64)
     out[~np.isfinite(out)] = np.nan
@@ -307,11 +307,13 @@ def merchant_metrics(data: PlatformData, validation: ValidationResult, features:
     codes = validation.codes if validation.codes is not None else index.get_indexer(d["merchant_id"].astype(str))
     n = len(index)
 
-    def col(name: str) -> np.ndarray:
-        return d[name].to_numpy(dtype=np.float64)
+    def col(name: str) -> NDArray[np.float64]:
+        values: NDArray[np.float64] = d[name].to_numpy(dtype=np.float64)
+        return values
 
-    def s(x: np.ndarray) -> np.ndarray:
-        return np.bincount(codes, weights=x, minlength=n)
+    def s(x: NDArray[np.float64]) -> NDArray[np.float64]:
+        # numpy's stub types bincount as intp whatever the weights; with float weights it returns float64.
+        return cast("NDArray[np.float64]", np.bincount(codes, weights=x, minlength=n))
 
     t = (d["date"] - pd.Timestamp(data.window_start)).dt.days.to_numpy()
     window_days = (data.window_end - data.window_start).days + 1
@@ -512,7 +514,7 @@ def _hour_shift(merchant_id: str) -> int:
     return hashlib.sha256(merchant_id.encode()).digest()[0] % 3 - 1
 
 
-def hour_profile(merchant_id: str, industry: str, weekday_orders: float, weekend_orders: float) -> np.ndarray:
+def hour_profile(merchant_id: str, industry: str, weekday_orders: float, weekend_orders: float) -> NDArray[np.float64]:
     """Derived (not observed) share of orders per hour 0..23; see the module docstring."""
     base = np.array(_HOUR_CURVES.get(industry, _HOUR_CURVES[_DEFAULT_CURVE]), dtype=np.float64)
     shift = _hour_shift(merchant_id)
@@ -520,7 +522,8 @@ def hour_profile(merchant_id: str, industry: str, weekday_orders: float, weekend
     weekend = np.roll(base, shift + 1)
     mix = weekday / weekday.sum() * max(weekday_orders, 0.0) + weekend / weekend.sum() * max(weekend_orders, 0.0)
     total = mix.sum()
-    return mix / total if total > 0 else weekday / weekday.sum()
+    profile: NDArray[np.float64] = mix / total if total > 0 else weekday / weekday.sum()
+    return profile
 
 
 # --------------------------------------------------------------------------- report types
@@ -622,9 +625,6 @@ class GrowthReport:
     items: tuple[DiagnosisItem, ...]
     daily: tuple[DailyPoint, ...] = field(default=())
     version: str = GROWTH_VERSION
-
-    def indicator(self, key: str) -> IndicatorResult:
-        return next(i for i in self.indicators if i.key == key)
 
     def item(self, code: str) -> DiagnosisItem | None:
         return next((i for i in self.items if i.code == code), None)
@@ -838,10 +838,6 @@ class GrowthAnalysis:
             codes = self.metrics.index.get_indexer(self.validation.daily["merchant_id"].astype(str))
         self._codes = np.asarray(codes)
 
-    @property
-    def as_of(self) -> dt.date:
-        return self.data.as_of
-
     def __contains__(self, merchant_id: object) -> bool:
         return isinstance(merchant_id, str) and merchant_id in self.metrics.index
 
@@ -934,7 +930,7 @@ class GrowthAnalysis:
                         "peer_stock_cover_days": _num(peer_cover),
                         "avg_stock_units": _num(m["avg_stock_units"], 1),
                         "units_per_day": _num(m["units_per_day"], 2),
-                        "excess_stock_units": int(round(excess)),
+                        "excess_stock_units": round(excess),
                         "tail_units_per_sku_day": _num(m["tail_units_per_sku_day"]),
                         "peer_tail_units_per_sku_day": _num(p["tail_units_per_sku_day"]),
                     },
@@ -1035,10 +1031,11 @@ class GrowthAnalysis:
         by_day = pd.Series(orders).groupby(wd).mean().reindex(range(7))
         mean_day = float(orders.mean()) if len(orders) else 0.0
         index = [
-            None if not fin(v) or mean_day <= 0 else int(round(100.0 * v / mean_day))
+            None if not fin(v) or mean_day <= 0 else round(100.0 * v / mean_day)
             for v in by_day.to_numpy(dtype=np.float64)
         ]
-        ranked = sorted(range(7), key=lambda i: (-(index[i] if index[i] is not None else -1), i))
+        rank_of = [-1 if v is None else v for v in index]
+        ranked = sorted(range(7), key=lambda i: (-rank_of[i], i))
         if sum(v is not None for v in index) < 7:
             return items  # less than a week of records: no weekday pattern yet
         items.append(
@@ -1059,16 +1056,10 @@ class GrowthAnalysis:
         return items
 
 
-def growth_report(data: PlatformData, merchant_id: str, policy: Policy | None = None) -> GrowthReport:
-    """Convenience: :class:`GrowthAnalysis` over ``data``, then one merchant's report."""
-    return GrowthAnalysis(data, policy=policy).report(merchant_id)
-
-
 __all__ = [
     "COMPONENT_METRICS",
     "GROWTH_VERSION",
     "INDICATORS",
-    "INDICATOR_KEYS",
     "ITEM_CODES",
     "ComponentResult",
     "DailyPoint",
@@ -1077,7 +1068,6 @@ __all__ = [
     "GrowthReport",
     "IndicatorResult",
     "component_ratio",
-    "growth_report",
     "hour_profile",
     "indicator_from_ratios",
     "indicator_table",

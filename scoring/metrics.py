@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike, NDArray
 
 
-def auc(y: np.ndarray, risk: np.ndarray) -> float:
+def auc(y: ArrayLike, risk: ArrayLike) -> float:
     """ROC AUC of a risk measure (higher = riskier) against binary outcomes."""
     from sklearn.metrics import roc_auc_score  # slow to import; only training and reports need it
 
     return float(roc_auc_score(np.asarray(y), np.asarray(risk, dtype=np.float64)))
 
 
-def ks(y: np.ndarray, risk: np.ndarray) -> float:
+def ks(y: ArrayLike, risk: ArrayLike) -> float:
     """Kolmogorov-Smirnov statistic: max gap between the bads' and goods' risk CDFs."""
     y = np.asarray(y).astype(bool)
     r = np.asarray(risk, dtype=np.float64)
@@ -32,7 +33,9 @@ def ks(y: np.ndarray, risk: np.ndarray) -> float:
     return float(np.max(np.abs(cum_bad - cum_good)[last]))
 
 
-def calibration_by_band(scores: np.ndarray, y: np.ndarray, predicted_pd: np.ndarray, edges: list[int]) -> pd.DataFrame:
+def calibration_by_band(
+    scores: NDArray[np.int64], y: NDArray[np.int64], predicted_pd: NDArray[np.float64], edges: list[int]
+) -> pd.DataFrame:
     """Per score band: count, observed default rate, mean predicted PD."""
     bands = pd.cut(np.asarray(scores), bins=edges, right=False)
     frame = pd.DataFrame({"band": bands, "y": np.asarray(y, dtype=np.float64), "pd": predicted_pd})
@@ -42,7 +45,7 @@ def calibration_by_band(scores: np.ndarray, y: np.ndarray, predicted_pd: np.ndar
     return out.reset_index().assign(band=lambda f: f["band"].astype(str))
 
 
-def psi(expected: np.ndarray, actual: np.ndarray, edges: list[float]) -> float:
+def psi(expected: ArrayLike, actual: ArrayLike, edges: list[float]) -> float:
     """Population stability index between two score distributions on fixed band edges."""
     e = np.histogram(np.asarray(expected), bins=edges)[0].astype(np.float64)
     a = np.histogram(np.asarray(actual), bins=edges)[0].astype(np.float64)

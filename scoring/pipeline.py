@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from numpy.typing import NDArray
 
 from scoring import metrics
 from scoring.errors import TrainingError
@@ -25,6 +26,7 @@ from scoring.features import (
     SEGMENT_FEATURES,
     SEGMENT_PEER_KEYS,
     SEGMENT_POLICY_INPUTS,
+    PeerAverages,
     add_peer_features,
     build_features,
     compute_peers,
@@ -45,7 +47,7 @@ class SegmentTrainResult:
     metrics: dict[str, Any] = field(default_factory=dict)
 
 
-def training_frame(data: PlatformData, min_history_days: int) -> tuple[pd.DataFrame, Any]:
+def training_frame(data: PlatformData, min_history_days: int) -> tuple[pd.DataFrame, PeerAverages]:
     """Features with peer columns and the target, for entities with enough history."""
     if data.truth is None:
         raise TrainingError("training needs outcomes: the export has no truth.parquet")
@@ -58,7 +60,7 @@ def training_frame(data: PlatformData, min_history_days: int) -> tuple[pd.DataFr
     return frame, peers
 
 
-def split_mask(n: int, holdout_share: float, seed: int) -> np.ndarray:
+def split_mask(n: int, holdout_share: float, seed: int) -> NDArray[np.bool_]:
     """True for hold-out rows: a seeded random split (reproducible)."""
     return np.random.default_rng(seed).random(n) < holdout_share
 

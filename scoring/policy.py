@@ -37,12 +37,15 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import itertools
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from scoring.calendar import next_peak
 from scoring.canonical import FIXED_MISSING, FIXED_SCALE, canonical_json_bytes, sha256
@@ -109,7 +112,7 @@ class Policy:
             raise PolicyError("a policy needs a version label")
         if len(k) < 1 or len(k) != len(m):
             raise PolicyError("score_knots and multiplier_bp must be non-empty and equally long")
-        if any(b <= a for a, b in zip(k, k[1:])) or any(b < a for a, b in zip(m, m[1:])):
+        if any(b <= a for a, b in itertools.pairwise(k)) or any(b < a for a, b in itertools.pairwise(m)):
             raise PolicyError("score knots must rise and multipliers must not fall")
         if min(m) < 0 or max(m) > 1_000_000:
             raise PolicyError("multipliers must be within 0..1,000,000 basis points")
@@ -159,7 +162,7 @@ class Policy:
 
     # ------------------------------------------------------------- decisions
 
-    def multiplier(self, scores: np.ndarray) -> np.ndarray:
+    def multiplier(self, scores: NDArray[np.integer[Any]]) -> NDArray[np.int64]:
         """Basis points of turnover for each score (integer, nondecreasing in score)."""
         s = np.asarray(scores, dtype=np.int64)
         k = np.array(self.score_knots, dtype=np.int64)
@@ -168,9 +171,10 @@ class Policy:
             return np.full(s.shape, m[0], dtype=np.int64)
         i = np.clip(np.searchsorted(k, s, side="right") - 1, 0, len(k) - 2)
         sc = np.clip(s, k[0], k[-1])
-        return m[i] + (m[i + 1] - m[i]) * (sc - k[i]) // (k[i + 1] - k[i])
+        bp: NDArray[np.int64] = m[i] + (m[i + 1] - m[i]) * (sc - k[i]) // (k[i + 1] - k[i])
+        return bp
 
-    def limits(self, scores: np.ndarray, turnover_fixed: np.ndarray) -> np.ndarray:
+    def limits(self, scores: NDArray[np.integer[Any]], turnover_fixed: NDArray[np.integer[Any]]) -> NDArray[np.int64]:
         """Limit in whole CNY per row: 0 below the cut-off, else within [min, max]."""
         s = np.asarray(scores, dtype=np.int64)
         t = np.asarray(turnover_fixed, dtype=np.int64)
@@ -189,21 +193,27 @@ class Policy:
         return int(self.limits(np.array([score]), t)[0])
 
     def products(
-        self, approved: np.ndarray, scores: np.ndarray, inputs: dict[str, np.ndarray], as_of: dt.date
-    ) -> np.ndarray:
+        self,
+        approved: NDArray[np.bool_],
+        scores: NDArray[np.integer[Any]],
+        inputs: Mapping[str, NDArray[np.integer[Any]]],
+        as_of: dt.date,
+    ) -> NDArray[np.int64]:
         """Product mask per row; ``inputs`` are fixed-point feature columns by name."""
         approved = np.asarray(approved, dtype=bool)
         mask = np.zeros(approved.shape, dtype=np.int64)
 
-        def col(name: str) -> np.ndarray:
+        def col(name: str) -> NDArray[np.int64]:
             v = inputs.get(name)
             return (
                 np.full(approved.shape, FIXED_MISSING, dtype=np.int64) if v is None else np.asarray(v, dtype=np.int64)
             )
 
-        def at_least(name: str, threshold: int) -> np.ndarray:
+        def at_least(name: str, threshold: int) -> NDArray[np.bool_]:
             v = col(name)
-            return (v != FIXED_MISSING) & (v >= threshold)
+            # ndarray.__ne__ is typed as returning Any (it must accept any object)
+            present: NDArray[np.bool_] = v != FIXED_MISSING
+            return present & (v >= threshold)
 
         if self.segment == "merchant":
             mask |= np.where(approved, WORKING_CAPITAL, 0)

@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+from numpy.typing import NDArray
 
 from scoring import metrics
 from scoring.canonical import FIXED_MISSING, canonical_json_bytes, from_fixed, sha256, to_fixed
@@ -188,7 +189,7 @@ class ModelArtifact:
 
     # ---------------------------------------------------------------- scoring
 
-    def points_matrix(self, fixed: np.ndarray) -> np.ndarray:
+    def points_matrix(self, fixed: NDArray[np.int64]) -> NDArray[np.int64]:
         """Integer points per (row, feature) from an (n, k) int64 micro-unit matrix."""
         if fixed.ndim != 2 or fixed.shape[1] != len(self.bins):
             raise ArtifactError(f"expected {len(self.bins)} feature columns, got shape {fixed.shape}")
@@ -202,16 +203,16 @@ class ModelArtifact:
             out[:, j] = pts
         return out
 
-    def score_from_points(self, points: np.ndarray) -> np.ndarray:
-        total = self.base_points + points.sum(axis=1)
+    def score_from_points(self, points: NDArray[np.int64]) -> NDArray[np.int64]:
+        total: NDArray[np.int64] = self.base_points + points.sum(axis=1)
         return np.clip(total, self.scale["min"], self.scale["max"]).astype(np.int64)
 
-    def score_frame(self, frame: pd.DataFrame) -> np.ndarray:
+    def score_frame(self, frame: pd.DataFrame) -> NDArray[np.int64]:
         """Integer scores for a frame holding the model's feature columns (float values)."""
         fixed = np.column_stack([to_fixed(frame[n].to_numpy(dtype=np.float64)) for n in self.feature_names])
         return self.score_from_points(self.points_matrix(fixed))
 
-    def pd_from_score(self, score: np.ndarray) -> np.ndarray:
+    def pd_from_score(self, score: NDArray[np.integer[Any]]) -> NDArray[np.float64]:
         """The PD the scale assigns to a score (for calibration reports only)."""
         odds = self.scale["base_odds"] * np.power(
             2.0, (np.asarray(score, dtype=np.float64) - self.scale["base_score"]) / self.scale["pdo"]
@@ -246,21 +247,21 @@ class TrainReport:
     dropped_features: list[str] = field(default_factory=list)
 
 
-def _check_frame(frame: pd.DataFrame, target: str, features: list[str]) -> np.ndarray:
+def _check_frame(frame: pd.DataFrame, target: str, features: list[str]) -> NDArray[np.int64]:
     missing = [c for c in [target, *features] if c not in frame.columns]
     if missing:
         raise TrainingError(f"frame lacks columns {missing}")
-    y = frame[target].to_numpy()
-    if pd.isna(y).any() or not set(np.unique(y)).issubset({0, 1}):
+    raw = frame[target].to_numpy()
+    if pd.isna(raw).any() or not set(np.unique(raw)).issubset({0, 1}):
         raise TrainingError(f"target {target!r} must be binary 0/1 without missing values")
-    y = y.astype(np.int64)
+    y: NDArray[np.int64] = raw.astype(np.int64)
     if y.sum() < 10 or (1 - y).sum() < 10:
         raise TrainingError("need at least 10 goods and 10 bads to train")
     return y
 
 
 def _fit_binning(
-    x: pd.DataFrame, y: np.ndarray, features: list[str], min_bin_size: float, max_n_bins: int
+    x: pd.DataFrame, y: NDArray[np.int64], features: list[str], min_bin_size: float, max_n_bins: int
 ) -> BinningProcess:
     from optbinning import BinningProcess
 

@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from numpy.typing import NDArray
 from scipy.special import expit, ndtri
 
 from scoring.calendar import festival_peaks
@@ -127,7 +128,7 @@ def read_platform_data(directory: str | Path) -> PlatformData:
 # --------------------------------------------------------------------------- randomness
 
 
-def _uniforms(seed: int, stream: int, counter: int, n: int, k: int) -> np.ndarray:
+def _uniforms(seed: int, stream: int, counter: int, n: int, k: int) -> NDArray[np.float64]:
     """An (n, k) array of uniforms in the open interval (0, 1), keyed by (seed, stream, counter).
 
     Row i consumes exactly k 64-bit draws, so it does not depend on n.
@@ -139,20 +140,22 @@ def _uniforms(seed: int, stream: int, counter: int, n: int, k: int) -> np.ndarra
     return u + 2.0**-54  # random() yields k/2**53; shift off 0 so ndtri stays finite
 
 
-def _normal(u: np.ndarray) -> np.ndarray:
-    return ndtri(u)
+def _normal(u: NDArray[np.float64]) -> NDArray[np.float64]:
+    z: NDArray[np.float64] = ndtri(u)  # scipy is untyped here
+    return z
 
 
-def _stoch_round(x: np.ndarray, u: np.ndarray) -> np.ndarray:
+def _stoch_round(x: NDArray[np.floating[Any] | np.integer[Any]], u: NDArray[np.float64]) -> NDArray[np.int64]:
     """Unbiased integer rounding of non-negative reals (a cheap Poisson stand-in)."""
-    return np.floor(np.maximum(x, 0.0) + u).astype(np.int64)
+    floored: NDArray[np.float64] = np.floor(np.maximum(x, 0.0) + u)
+    return floored.astype(np.int64)
 
 
 def _dates(start: dt.date, days: int) -> list[dt.date]:
     return [start + dt.timedelta(days=i) for i in range(days)]
 
 
-def _festival_bumps(dates: list[dt.date], lead_shift: int) -> dict[str, np.ndarray]:
+def _festival_bumps(dates: list[dt.date], lead_shift: int) -> dict[str, NDArray[np.float64]]:
     """Per festival kind, a (days,) demand bump in [0, 1] peaking on festival days."""
     out = {kind: np.zeros(len(dates)) for kind in ("food", "ecommerce", "holiday")}
     lo = dates[0] - dt.timedelta(days=40)
@@ -171,7 +174,7 @@ def _festival_bumps(dates: list[dt.date], lead_shift: int) -> dict[str, np.ndarr
     return out
 
 
-def _ecommerce_promo_days(dates: list[dt.date]) -> np.ndarray:
+def _ecommerce_promo_days(dates: list[dt.date]) -> NDArray[np.bool_]:
     """Platform-wide promotion days: a shopping festival and the two days before it."""
     flags = np.zeros(len(dates), dtype=bool)
     for peak, fest in festival_peaks(dates[0], dates[-1] + dt.timedelta(days=2)):
@@ -192,11 +195,13 @@ def _window(start_date: dt.date, round_offset: int, days: int) -> tuple[dt.date,
     return start, _dates(start, days)
 
 
-def _ids(prefix: str, n: int) -> np.ndarray:
+def _ids(prefix: str, n: int) -> NDArray[np.object_]:
     return np.array([f"{prefix}{i:08d}" for i in range(n)], dtype=object)
 
 
-def _to_long(ids: np.ndarray, dates: list[dt.date], cols: dict[str, np.ndarray], present: np.ndarray) -> pd.DataFrame:
+def _to_long(
+    ids: NDArray[np.object_], dates: list[dt.date], cols: dict[str, NDArray[Any]], present: NDArray[np.bool_]
+) -> pd.DataFrame:
     """(days, n) column arrays -> merchant-major long frame, dropping rows before onboarding."""
     days, n = present.shape
     keep = present.T.ravel()
@@ -211,7 +216,7 @@ def _to_long(ids: np.ndarray, dates: list[dt.date], cols: dict[str, np.ndarray],
     return pd.DataFrame(frame)
 
 
-def _history_start(u: np.ndarray, days: int, new_share: float) -> np.ndarray:
+def _history_start(u: NDArray[np.float64], days: int, new_share: float) -> NDArray[np.int64]:
     """Day index at which each entity's history starts (most have the full window)."""
     new = u[:, 0] < new_share
     first = np.zeros(u.shape[0], dtype=np.int64)
@@ -246,7 +251,7 @@ _WEEKDAY = np.array(
 _WEEKDAY = _WEEKDAY / _WEEKDAY.mean(axis=1, keepdims=True)
 
 
-def _categorical_draw(u: np.ndarray, probs: np.ndarray) -> np.ndarray:
+def _categorical_draw(u: NDArray[np.float64], probs: NDArray[np.float64]) -> NDArray[np.intp]:
     return np.searchsorted(np.cumsum(probs) / probs.sum(), u, side="right").clip(0, len(probs) - 1)
 
 
@@ -452,7 +457,7 @@ def generate_farmers(
     first_day = _history_start(_uniforms(seed, _S_FARM_STATIC, 1, n, 2), days, new_farmer_share)
 
     shape = (len(dates), n)
-    out: dict[str, np.ndarray] = {
+    out: dict[str, NDArray[Any]] = {
         "orders": np.zeros(shape, np.int64),
         "order_value_cny": np.zeros(shape),
         "coop_trades": np.zeros(shape, np.int64),

@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from numpy.typing import NDArray
 
 from scoring.errors import ValidationError
 from scoring.synth import PlatformData
@@ -100,10 +101,10 @@ class ValidationResult:
     issues: pd.DataFrame  # columns: merchant_id, date, rule, action
     entity_stats: pd.DataFrame  # index merchant_id: history_days, gap_days, rejected_records, repaired_records
     summary: dict[str, int] = field(default_factory=dict)
-    codes: np.ndarray | None = None  # entity position of each clean row (into the entities table)
+    codes: NDArray[np.int64] | None = None  # entity position of each clean row (into the entities table)
 
 
-def entity_codes(ids: pd.Series, known: pd.Index) -> np.ndarray:
+def entity_codes(ids: pd.Series, known: pd.Index) -> NDArray[np.int64]:
     """Position of each id in ``known`` (-1 for null or unknown ids), fast for categoricals."""
     if isinstance(ids.dtype, pd.CategoricalDtype):
         cat_map = known.get_indexer(ids.cat.categories.astype(str))
@@ -116,7 +117,7 @@ def entity_codes(ids: pd.Series, known: pd.Index) -> np.ndarray:
     return out
 
 
-def _log(mask: np.ndarray, frame: pd.DataFrame, rule: str, action: str, sink: list[pd.DataFrame]) -> None:
+def _log(mask: NDArray[np.bool_], frame: pd.DataFrame, rule: str, action: str, sink: list[pd.DataFrame]) -> None:
     if mask.any():
         rows = frame.loc[mask, ["merchant_id", "date"]].copy()
         rows["rule"] = rule
@@ -180,7 +181,7 @@ def validate(data: PlatformData) -> ValidationResult:
     values = {c: pd.to_numeric(df[c], errors="coerce").to_numpy(dtype=np.float64) for c in value_cols}
     values[spec.primary] = primary
     neg = np.zeros(len(df), dtype=bool)
-    for c, v in values.items():
+    for v in values.values():
         neg |= v < 0
     bad = keep & neg
     _log(bad, df, "negative_value", "reject", issues)
