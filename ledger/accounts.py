@@ -44,7 +44,9 @@ class KeyError_(CreditLedgerError, ValueError):
 def dev_account(index: int) -> LocalAccount:
     """The ``index``-th account of the well-known development mnemonic."""
     Account.enable_unaudited_hdwallet_features()
-    return Account.from_mnemonic(DEV_MNEMONIC, account_path=f"m/44'/60'/0'/0/{index}")
+    # eth-account's combomethod decorator hides from_mnemonic's return type (LocalAccount)
+    account: LocalAccount = Account.from_mnemonic(DEV_MNEMONIC, account_path=f"m/44'/60'/0'/0/{index}")
+    return account
 
 
 @dataclass(frozen=True)
@@ -91,7 +93,7 @@ class RoleAccounts:
                 continue
             try:
                 by_role[role] = Account.from_key(raw[role.key])
-            except Exception:  # eth_account raises several types for bad keys
+            except (ValueError, TypeError):  # eth-account: ValueError for a bad string or int, TypeError for other JSON
                 raise KeyError_(f"key for {role.key} in {path} is not a valid private key") from None
         if Role.ADMIN not in by_role:
             raise KeyError_(f"key file {path} has no 'admin' key")

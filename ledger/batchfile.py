@@ -119,7 +119,7 @@ def build_batch(leaves: Sequence[DecisionLeaf] | LeafColumns, segment: str, chai
         root="0x" + tree.root.hex(),
         as_of=as_of,
     )
-    return Batch(metadata, leaves, tree)  # type: ignore[arg-type]
+    return Batch(metadata, leaves, tree)
 
 
 _COMPACT = (",", ":")

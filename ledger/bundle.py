@@ -25,14 +25,21 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from eth_utils import to_checksum_address
+from eth_typing import ChecksumAddress, Hash32
+from eth_utils.address import to_checksum_address
+from web3.contract import Contract
+from web3.contract.contract import ContractFunction
+from web3.logs import DISCARD
 
 from foundation.errors import EXIT_INPUT, CreditLedgerError, shown
 from ledger.chain import Chain, TransactionReverted, describe_revert
 from ledger.leaf import DecisionLeaf, LeafError
 from ledger.merkle import MerkleError, process_proof
+
+if TYPE_CHECKING:  # for annotations only: this module stays importable without SQLAlchemy
+    from ledger.store import Store
 
 __all__ = [
     "BUNDLE_VERSION",
@@ -105,7 +112,7 @@ class ParsedBundle:
     proof: list[bytes]
     root: bytes
     chain_id: int
-    contract: str  # checksummed
+    contract: ChecksumAddress
     round: int
     anchor_tx: bytes
     block: int
@@ -146,11 +153,11 @@ def build_bundle(
 
 
 def bundle_from_store(
-    store: Any, round_id: int, merchant_key: bytes, *, chain_id: int, contract: str
+    store: Store, round_id: int, merchant_key: bytes, *, chain_id: int, contract: str
 ) -> dict[str, Any]:
     """The bundle of one merchant's decision in one round, from the off-chain store.
 
-    ``store`` is a :class:`ledger.store.Store`. Raises ``ledger.store.NotFound``
+    Raises ``ledger.store.NotFound``
     when the merchant has no decision in the round and :class:`BundleError`
     while the round is not anchored yet (no transaction to point at).
     """
@@ -313,7 +320,7 @@ def verify_bundle(bundle: Any, chain: Chain, *, expected_contract: str | None = 
     return report
 
 
-def _call(chain: Chain, fn: Any) -> Any:
+def _call(chain: Chain, fn: ContractFunction) -> Any:
     """The call's result, or a string describing its revert."""
     try:
         return chain.call(fn)
@@ -321,19 +328,19 @@ def _call(chain: Chain, fn: Any) -> Any:
         return f"reverted {describe_revert(exc.error, exc.args_)}"
 
 
-def _check_anchor_tx(chain: Chain, ledger: Any, b: ParsedBundle) -> tuple[bool, str]:
+def _check_anchor_tx(chain: Chain, ledger: Contract, b: ParsedBundle) -> tuple[bool, str]:
     """Is ``anchorTx`` a mined call to the contract that emitted BatchAnchored(round, root) in ``block``?"""
     from web3.exceptions import TransactionNotFound
 
     try:
-        receipt = chain.w3.eth.get_transaction_receipt(b.anchor_tx)
+        receipt = chain.w3.eth.get_transaction_receipt(Hash32(b.anchor_tx))
     except TransactionNotFound:
         return False, f"no mined transaction {_hex(b.anchor_tx)}"
     if receipt["status"] != 1:
         return False, f"transaction {_hex(b.anchor_tx)} reverted"
     if receipt["blockNumber"] != b.block:
         return False, f"transaction mined in block {receipt['blockNumber']}; bundle says {b.block}"
-    events = ledger.events.BatchAnchored().process_receipt(receipt, errors=_discard())
+    events = ledger.events.BatchAnchored().process_receipt(receipt, errors=DISCARD)
     for event in events:
         if event["address"] != b.contract:
             continue
@@ -343,9 +350,3 @@ def _check_anchor_tx(chain: Chain, ledger: Any, b: ParsedBundle) -> tuple[bool, 
                 f"BatchAnchored(round {b.leaf.round}, root {_hex(b.root)}) in tx {_hex(b.anchor_tx)}, block {b.block}",
             )
     return False, f"transaction {_hex(b.anchor_tx)} did not anchor round {b.leaf.round} with root {_hex(b.root)}"
-
-
-def _discard() -> Any:
-    from web3.logs import DISCARD
-
-    return DISCARD

@@ -14,17 +14,20 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import Any, cast
 
-from eth_abi import decode as abi_decode
+from eth_abi.abi import decode as abi_decode
+from eth_account.datastructures import SignedTransaction
 from eth_account.signers.local import LocalAccount
-from eth_utils import to_checksum_address
+from eth_account.types import TransactionDictType
+from eth_typing import Hash32
 from eth_utils.abi import collapse_if_tuple, function_abi_to_4byte_selector
+from eth_utils.address import to_checksum_address
 from web3 import Web3
 from web3.contract import Contract
-from web3.contract.contract import ContractFunction
+from web3.contract.contract import ContractConstructor, ContractFunction
 from web3.exceptions import ContractCustomError, ContractLogicError, ContractPanicError, TimeExhausted
-from web3.types import TxReceipt
+from web3.types import Nonce, RPCEndpoint, TxParams, TxReceipt, Wei
 
 from foundation.errors import EXIT_INPUT, CreditLedgerError
 from ledger.compiler import CompiledContract, compiled
@@ -118,7 +121,7 @@ def error_table(contracts: dict[str, CompiledContract]) -> dict[bytes, ErrorSign
     table: dict[bytes, ErrorSignature] = {}
     for contract in contracts.values():
         for item in contract.abi:
-            if item.get("type") != "error":
+            if item["type"] != "error":  # solc writes "type" on every ABI item
                 continue
             # the selector is keccak256("Name(type,...)")[:4], tuples expanded, as for functions
             types = tuple(collapse_if_tuple(i) for i in item.get("inputs", []))
@@ -141,7 +144,7 @@ def decode_revert(data: str | bytes | None, table: dict[bytes, ErrorSignature]) 
         return f"unknown error 0x{raw[:4].hex()}", ()
     try:
         return signature.name, tuple(abi_decode(list(signature.types), raw[4:]))
-    except Exception:
+    except Exception:  # noqa: BLE001 - node-supplied bytes: eth-abi raises DecodingError, OverflowError...
         return signature.name, ()
 
 
@@ -165,7 +168,7 @@ class Chain:
         w3 = Web3(provider)
         try:
             chain_id = w3.eth.chain_id
-        except Exception as exc:  # requests raises several connection error types
+        except Exception as exc:  # noqa: BLE001 - no node there: requests, urllib3, web3 raise many types
             raise NodeUnreachable(
                 f"no JSON-RPC node answers at {url} ({type(exc).__name__}). "
                 "Start the local one with `credit-ledger node start`, or set CREDIT_LEDGER_RPC_URL."
@@ -204,6 +207,10 @@ class Chain:
         factory = self.w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
         receipt = self.send(factory.constructor(*args), sender, gas=gas)
         address = receipt["contractAddress"]
+        if address is None:  # a mined creation always has one; without it web3 would hand back the factory
+            raise ChainError(
+                f"deploying {name}: receipt 0x{bytes(receipt['transactionHash']).hex()} has no contract address"
+            )
         return self.w3.eth.contract(address=address, abi=artifact.abi), receipt
 
     # -- transactions ------------------------------------------------------
@@ -230,13 +237,22 @@ class Chain:
         except (ContractCustomError, ContractLogicError, ContractPanicError) as exc:
             raise self.decode_revert(exc, fn.fn_name) from None
 
-    def build(self, fn: Any, sender: LocalAccount, gas: int | None = None, nonce: int | None = None) -> dict[str, Any]:
-        """The signed-ready transaction dict for ``fn`` (estimates gas; reverts raise)."""
-        tx: dict[str, Any] = {
+    def build(
+        self,
+        fn: ContractFunction | ContractConstructor,
+        sender: LocalAccount,
+        gas: int | None = None,
+        nonce: int | None = None,
+    ) -> TxParams:
+        """The signed-ready transaction dict for ``fn`` (estimates gas; reverts raise).
+
+        Sign it with :func:`sign_transaction` (eth-account's signer is typed for a plain dict).
+        """
+        tx: TxParams = {
             "from": sender.address,
             "chainId": self.chain_id,
-            "nonce": self.w3.eth.get_transaction_count(sender.address, "pending") if nonce is None else nonce,
-            "gasPrice": max(self.w3.eth.gas_price, 1),
+            "nonce": self.w3.eth.get_transaction_count(sender.address, "pending") if nonce is None else Nonce(nonce),
+            "gasPrice": Wei(max(self.w3.eth.gas_price, 1)),
         }
         if gas is not None:
             tx["gas"] = gas
@@ -250,7 +266,7 @@ class Chain:
 
     def send(
         self,
-        fn: Any,
+        fn: ContractFunction | ContractConstructor,
         sender: LocalAccount,
         gas: int | None = None,
         nonce: int | None = None,
@@ -259,7 +275,7 @@ class Chain:
     ) -> TxReceipt:
         """Sign, send and wait for ``fn``; raise :class:`TransactionReverted` on failure."""
         tx = self.build(fn, sender, gas=gas, nonce=nonce)
-        signed = sender.sign_transaction(tx)
+        signed = sign_transaction(sender, tx)
         tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
         if on_sent is not None:
             on_sent(bytes(tx_hash))
@@ -267,9 +283,7 @@ class Chain:
         if receipt["status"] != 1:
             # Replay as a call at the same block to learn the reason.
             try:
-                self.w3.eth.call(
-                    {k: v for k, v in tx.items() if k in ("from", "to", "data", "value", "gas")}, receipt["blockNumber"]
-                )
+                self.w3.eth.call(_replay_params(tx), receipt["blockNumber"])
             except (ContractCustomError, ContractLogicError, ContractPanicError) as exc:
                 raise self.decode_revert(exc, getattr(fn, "fn_name", "constructor")) from None
             raise TransactionReverted("", (), None, f"transaction 0x{bytes(tx_hash).hex()} reverted")
@@ -283,7 +297,7 @@ class Chain:
         """
         wanted = self.confirmations if confirmations is None else confirmations
         try:
-            receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=timeout, poll_latency=0.05)
+            receipt = self.w3.eth.wait_for_transaction_receipt(Hash32(tx_hash), timeout=timeout, poll_latency=0.05)
         except TimeExhausted as exc:
             raise ChainError(f"transaction 0x{tx_hash.hex()} not mined within {timeout:.0f}s") from exc
         if wanted > 0:
@@ -298,5 +312,32 @@ class Chain:
     # -- local development nodes only -------------------------------------
     def advance_time(self, seconds: int) -> None:
         """Move a development node's clock forward and mine a block (anvil, ganache)."""
-        self.w3.provider.make_request("evm_increaseTime", [int(seconds)])
-        self.w3.provider.make_request("evm_mine", [])
+        self.w3.provider.make_request(RPCEndpoint("evm_increaseTime"), [int(seconds)])
+        self.w3.provider.make_request(RPCEndpoint("evm_mine"), [])
+
+
+def sign_transaction(sender: LocalAccount, tx: TxParams) -> SignedTransaction:
+    """``tx`` (as :meth:`Chain.build` makes it) signed by ``sender``.
+
+    The cast is for the libraries' types only: web3 builds the transaction as its
+    ``TxParams`` TypedDict, while eth-account's ``sign_transaction`` is annotated with a
+    plain ``Dict[str, ...]`` (``TransactionDictType``), which mypy never takes a
+    TypedDict for. At runtime it is the same dict.
+    """
+    return sender.sign_transaction(cast(TransactionDictType, tx))
+
+
+def _replay_params(tx: TxParams) -> TxParams:
+    """The fields of ``tx`` an ``eth_call`` replaying it needs (a deployment has no ``to``)."""
+    replay: TxParams = {}
+    if "from" in tx:
+        replay["from"] = tx["from"]
+    if "to" in tx:
+        replay["to"] = tx["to"]
+    if "data" in tx:
+        replay["data"] = tx["data"]
+    if "value" in tx:
+        replay["value"] = tx["value"]
+    if "gas" in tx:
+        replay["gas"] = tx["gas"]
+    return replay

@@ -21,10 +21,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from eth_typing import ABI
+
 from foundation.errors import CreditLedgerError
 from ledger.config import PROJECT_ROOT, Settings
 
-SOLC_VERSION = "0.8.28"
 EVM_VERSION = "shanghai"
 OPTIMIZER_RUNS = 200
 CONTRACTS_DIR = PROJECT_ROOT / "contracts"
@@ -43,7 +44,7 @@ class CompileError(CreditLedgerError, RuntimeError):
 class CompiledContract:
     name: str
     source: str
-    abi: list[dict[str, Any]]
+    abi: ABI  # as solc wrote it (JSON): eth-typing's TypedDicts describe its items
     bytecode: str
     deployed_bytecode: str
 
@@ -67,7 +68,7 @@ def _package_version(package: str) -> str:
         raise CompileError(
             f"{manifest} is missing: run `npm ci` in {PROJECT_ROOT} (the Makefile targets do this for you)"
         )
-    return json.loads(manifest.read_text())["version"]
+    return str(json.loads(manifest.read_text())["version"])
 
 
 def _sources(contracts_dir: Path) -> dict[str, dict[str, str]]:

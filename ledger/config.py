@@ -32,6 +32,7 @@ from typing import Any
 
 from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic.fields import FieldInfo
+from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
 from foundation.errors import EXIT_INPUT, CreditLedgerError
@@ -121,9 +122,7 @@ class Settings(BaseSettings):
         # Keywords, then the variables; no .env file or secrets directory is read.
         return init_settings, _Variables(settings_cls)
 
-    @field_validator(
-        "chain_id", "node_port", "policy_delay_seconds", "confirmations", mode="before"
-    )
+    @field_validator("chain_id", "node_port", "policy_delay_seconds", "confirmations", mode="before")
     @classmethod
     def _integer(cls, value: Any, info: ValidationInfo) -> Any:
         # Base 0 for every integer alike: chain ids are often written in hex (0x7a69).
@@ -225,7 +224,7 @@ def _variable(info: ValidationInfo) -> str:
     return alias if isinstance(alias, str) else info.field_name
 
 
-def _describe(error: Any) -> str:
+def _describe(error: ErrorDetails) -> str:
     """One validation error as ``VARIABLE=value: reason``; the validators above word their own."""
     original = error.get("ctx", {}).get("error")
     if error["type"] == "value_error" and original is not None:

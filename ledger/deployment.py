@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from web3.contract import Contract
 
@@ -45,11 +46,11 @@ class Deployment:
     roles: dict[str, str] = field(default_factory=dict)
     policy_delay_seconds: int = 0
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
-    def from_json(cls, raw: dict) -> Deployment:
+    def from_json(cls, raw: Mapping[str, Any]) -> Deployment:
         return cls(
             chain_id=int(raw["chain_id"]),
             addresses=dict(raw["addresses"]),
@@ -66,13 +67,15 @@ class AddressBook:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
 
-    def _read(self) -> dict:
+    def _read(self) -> dict[str, Any]:
+        """The book's JSON: ``{"chains": {chain id: Deployment.to_json()}}``."""
         if not self.path.is_file():
             return {"chains": {}}
         try:
-            return json.loads(self.path.read_text())
+            book: dict[str, Any] = json.loads(self.path.read_text())
         except json.JSONDecodeError as exc:
             raise NotDeployed(f"address book {self.path} is not valid JSON: {exc}") from exc
+        return book
 
     def get(self, chain_id: int) -> Deployment | None:
         entry = self._read()["chains"].get(str(chain_id))
@@ -153,9 +156,9 @@ def deploy(
     """Deploy (or find) the contracts; returns the bindings and whether they were reused."""
     existing = book.get(chain.chain_id)
     reusable, why = _reusable(chain, existing)
-    if reusable and not force:
-        log(f"reusing deployment on chain {chain.chain_id} from block {existing.deployment_block}")  # type: ignore[union-attr]
-        return LedgerContracts.bind(chain, existing), True  # type: ignore[arg-type]
+    if reusable and not force and existing is not None:  # reusable implies a recorded deployment
+        log(f"reusing deployment on chain {chain.chain_id} from block {existing.deployment_block}")
+        return LedgerContracts.bind(chain, existing), True
     log(f"deploying on chain {chain.chain_id}: {why}")
     admin = accounts.admin
     start_block = chain.w3.eth.block_number + 1

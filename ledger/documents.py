@@ -152,8 +152,6 @@ class FetchedDocument:
 class DocumentSource(Protocol):
     def fetch(self, digest: bytes) -> FetchedDocument: ...
 
-    def describe(self) -> str: ...
-
 
 class DirectoryDocuments:
     """A documents directory, as :class:`DocumentStore` writes it (read without checking)."""
@@ -172,9 +170,6 @@ class DirectoryDocuments:
             raise DocumentMissing(f"no file {path}") from None
         except OSError as exc:
             raise DocumentMissing(f"cannot read {path}: {exc}") from None
-
-    def describe(self) -> str:
-        return f"directory {self.root}"
 
 
 class HttpDocuments:
@@ -207,9 +202,6 @@ class HttpDocuments:
         if response.status_code != 200:
             raise DocumentMissing(f"GET {url} answered {response.status_code}")
         return FetchedDocument(response.content, url)
-
-    def describe(self) -> str:
-        return f"HTTP {self.base_url}"
 
 
 def document_source(spec: str | Path, token: str | None = None) -> DocumentSource:

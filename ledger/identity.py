@@ -84,7 +84,7 @@ class Pseudonymizer:
         inner.update(SALT_DOMAIN)
         outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
         suffix = b"|" + str(round_id).encode()
-        out = []
+        out: list[bytes] = []
         append = out.append
         copy_inner, copy_outer = inner.copy, outer.copy
         for m in merchant_ids:

@@ -32,12 +32,16 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
+from eth_typing import ChecksumAddress
 from eth_utils.abi import event_abi_to_log_topic
 from sqlalchemy.engine import Connection, Engine
 from web3.contract import Contract
+from web3.contract.contract import ContractEvent
+from web3.types import FilterParams, LogReceipt
 
 from foundation.errors import EXIT_INPUT, CreditLedgerError, shown
 from ledger.deployment import CONTRACTS, LedgerContracts
@@ -182,18 +186,18 @@ class EventDecoder:
 
     def __init__(self, contracts: LedgerContracts) -> None:
         self.chain_id = contracts.chain.chain_id
-        self.addresses: list[str] = [contracts.by_name(n).address for n in CONTRACTS]
-        self._events: dict[tuple[str, bytes], tuple[str, Any]] = {}
+        self.addresses: list[ChecksumAddress] = [contracts.by_name(n).address for n in CONTRACTS]
+        self._events: dict[tuple[str, bytes], tuple[str, ContractEvent]] = {}
         for name in CONTRACTS:
             contract: Contract = contracts.by_name(name)
             for item in contract.abi:
-                if item.get("type") != "event" or item.get("anonymous"):
+                if item["type"] != "event" or item.get("anonymous"):  # solc writes "type" on every ABI item
                     continue
                 event = contract.events[item["name"]]()
                 topic = event_abi_to_log_topic(item)
                 self._events[(contract.address.lower(), topic)] = (name, event)
 
-    def decode(self, raw: Mapping[str, Any], block_time: datetime | None = None) -> ChainEvent | None:
+    def decode(self, raw: LogReceipt, block_time: datetime | None = None) -> ChainEvent | None:
         """The event of one ``eth_getLogs`` entry, or None if it is not one of ours."""
         topics = raw.get("topics") or []
         if not topics:
@@ -269,14 +273,14 @@ def _read_chunks(
     chunk_blocks = max(1, chunk_blocks)
     while start <= end:
         stop = min(end, start + chunk_blocks - 1)
-        params = {"address": decoder.addresses, "fromBlock": start, "toBlock": stop}
-        logs = retrying(lambda: w3.eth.get_logs(params), f"eth_getLogs {start}..{stop}", retries)  # type: ignore[arg-type]
+        params: FilterParams = {"address": decoder.addresses, "fromBlock": start, "toBlock": stop}
+        logs = retrying(partial(w3.eth.get_logs, params), f"eth_getLogs {start}..{stop}", retries)
         times: dict[int, datetime] = {}
         events: list[ChainEvent] = []
         for raw in sorted(logs, key=lambda r: (int(r["blockNumber"]), int(r["logIndex"]))):
             number = int(raw["blockNumber"])
             if with_times and number not in times:
-                block = retrying(lambda: w3.eth.get_block(number), f"eth_getBlockByNumber {number}", retries)
+                block = retrying(partial(w3.eth.get_block, number), f"eth_getBlockByNumber {number}", retries)
                 times[number] = datetime.fromtimestamp(int(block["timestamp"]), UTC)
             event = decoder.decode(raw, times.get(number))
             if event is not None:
@@ -332,7 +336,7 @@ class Indexer:
             row = self._cursor_row(conn)
         return None if row is None else int(row.last_block)
 
-    def _cursor_row(self, conn: Connection) -> Any:
+    def _cursor_row(self, conn: Connection) -> sa.Row[Any] | None:
         return conn.execute(
             sa.select(chain_cursors).where(
                 chain_cursors.c.chain_id == self.chain_id,
@@ -383,12 +387,13 @@ class Indexer:
             head = retrying(lambda: w3.eth.block_number, "eth_blockNumber", self.retries)
             to_block = head - self.confirmations
         seen = inserted = chunks = 0
-        for chunk_start, chunk_end, events in _read_chunks(
+        for _chunk_start, chunk_end, events in _read_chunks(
             self.contracts, start, to_block, self.chunk_blocks, True, self.retries
         ):
-            end_hash = bytes(
-                retrying(lambda: w3.eth.get_block(chunk_end), f"eth_getBlockByNumber {chunk_end}", self.retries)["hash"]
+            end_block = retrying(
+                partial(w3.eth.get_block, chunk_end), f"eth_getBlockByNumber {chunk_end}", self.retries
             )
+            end_hash = bytes(end_block["hash"])
             inserted += self._store_chunk(events, chunk_end, end_hash, deployment_block)
             seen += len(events)
             chunks += 1
@@ -420,10 +425,10 @@ class Indexer:
                     "last_block_hash": last_hash,
                     "updated_at": datetime.now(UTC),
                 }
-                stmt = upsert_statement(conn, chain_cursors).values(
+                cursor = upsert_statement(conn, chain_cursors).values(
                     chain_id=self.chain_id, ledger_address=self.ledger_address, **values
                 )
-                conn.execute(stmt.on_conflict_do_update(index_elements=["chain_id", "ledger_address"], set_=values))
+                conn.execute(cursor.on_conflict_do_update(index_elements=["chain_id", "ledger_address"], set_=values))
         return inserted
 
 
@@ -552,7 +557,7 @@ def query_events(engine: Engine, filters: EventFilter, *, limit: int = 100, curs
     return EventPage(events, next_cursor)
 
 
-def _row_event(row: Any) -> ChainEvent:
+def _row_event(row: sa.Row[Any]) -> ChainEvent:
     m = row._mapping
     args = m["args"]
     if isinstance(args, str):  # some drivers hand JSON back as text

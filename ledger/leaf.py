@@ -176,10 +176,6 @@ class DecisionLeaf:
         """The argument web3 passes for ``CreditLedger.DecisionLeaf`` (fields in ABI order)."""
         return tuple(list(v) if type(v) is tuple else v for v in _FIELD_VALUES(self))
 
-    def to_columns(self) -> dict[str, Any]:
-        """The leaf as the store's decision columns (:data:`LEAF_COLUMNS` -> value)."""
-        return dict(zip(LEAF_COLUMNS, flat_values(self)))
-
     @classmethod
     def from_columns(cls, columns: Mapping[str, Any]) -> DecisionLeaf:
         """The leaf whose store columns are ``columns`` (a row mapping; extra keys ignored)."""
@@ -210,7 +206,7 @@ _UINT_TYPE = re.compile(r"uint(\d+)\Z")
 
 @dataclass(frozen=True)
 class LeafField:
-    """One leaf field: its name, ABI type, Solidity member name and store columns."""
+    """One leaf field: its name, ABI type and store columns."""
 
     name: str
     abi_type: str
@@ -218,12 +214,6 @@ class LeafField:
     bits: int  # integer width (256 for bytes32)
     length: int  # 1, or the array length
     columns: tuple[str, ...]
-
-    @property
-    def solidity_name(self) -> str:
-        """The member name in ``CreditLedger.DecisionLeaf`` (camelCase)."""
-        head, *rest = self.name.split("_")
-        return head + "".join(part.capitalize() for part in rest)
 
     @property
     def maximum(self) -> int:
@@ -270,7 +260,6 @@ _ARRAYS: tuple[tuple[str, int, int], ...] = tuple(
 if len(_ARRAYS) != 1:  # pragma: no cover - the reason codes are the one array
     raise AssertionError("ledger.leaf expects exactly one array field (the reason codes)")
 REASON_CODE_COUNT: int = _ARRAYS[0][1]
-_REASON_MAX = _ARRAYS[0][2]
 
 ZERO_HASH: bytes = bytes(32)
 """``prev_leaf_hash`` of a merchant's first decision."""
@@ -293,7 +282,7 @@ LEAF_SIZE: int = _LAYOUT.size
 assert LEAF_SIZE == 32 * sum(f.length for f in LEAF_LAYOUT)
 _pack = _LAYOUT.pack
 _unpack = _LAYOUT.unpack
-_FIELD_VALUES: Callable[[DecisionLeaf], tuple[Any, ...]] = operator.attrgetter(*LEAF_FIELDS)  # type: ignore[assignment]
+_FIELD_VALUES: Callable[[DecisionLeaf], tuple[Any, ...]] = operator.attrgetter(*LEAF_FIELDS)
 
 # Canonical JSON forms only: an input that would not round-trip to the same
 # text is malformed (the hash would agree, but two different files describing
@@ -337,11 +326,6 @@ _hash_leaves: Callable[[Iterable[DecisionLeaf]], list[bytes]] = _generate(
 )
 
 
-def flat_values(leaf: DecisionLeaf) -> tuple[Any, ...]:
-    """The leaf's values as packed (the array expanded): one per :data:`LEAF_COLUMNS` entry."""
-    return _unpack(_encode_leaf(leaf))
-
-
 def _as_uint(field: str, value: Any, maximum: int) -> int:
     if isinstance(value, bool) or isinstance(value, (str, bytes, float)):
         raise LeafError(f"{field}: expected an integer, got {type(value).__name__} {shown(value, None)}")
@@ -364,13 +348,12 @@ def _as_uint_array(field: str, codes: Any, count: int, maximum: int) -> tuple[in
 
 
 def _as_bytes32(field: str, value: Any) -> bytes:
-    if type(value) is not bytes:
-        if not isinstance(value, (bytes, bytearray, memoryview)):
-            raise LeafError(f"{field}: expected 32 bytes, got {type(value).__name__}")
-        value = bytes(value)
-    if len(value) != 32:
-        raise LeafError(f"{field}: expected 32 bytes, got {len(value)}")
-    return value
+    if not isinstance(value, (bytes, bytearray, memoryview)):
+        raise LeafError(f"{field}: expected 32 bytes, got {type(value).__name__}")
+    data = value if type(value) is bytes else bytes(value)
+    if len(data) != 32:
+        raise LeafError(f"{field}: expected 32 bytes, got {len(data)}")
+    return data
 
 
 def _describe(value: Any) -> str:

@@ -48,7 +48,7 @@ def anvil_binary() -> Path:
     )
 
 
-def rpc_call(url: str, method: str, params: list | None = None, timeout: float = 2.0) -> object:
+def rpc_call(url: str, method: str, params: list[object] | None = None, timeout: float = 2.0) -> object:
     """One JSON-RPC call with the standard library; raises NodeError when unreachable."""
     body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params or []}).encode()
     request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})

@@ -45,8 +45,8 @@ from eth_account import Account
 # eth-account has no public decoder of a signed legacy transaction; this is the one its own
 # Account.recover_transaction uses (eth_account/account.py), so both read the bytes alike.
 from eth_account._utils.legacy_transactions import Transaction as LegacyTransaction
-from eth_account.typed_transactions import TypedTransaction
-from eth_utils import to_checksum_address
+from eth_account.typed_transactions.typed_transaction import TypedTransaction
+from eth_utils.address import to_checksum_address
 from hexbytes import HexBytes
 from web3.exceptions import ContractCustomError, ContractLogicError, ContractPanicError, Web3RPCError
 from web3.logs import DISCARD
@@ -233,7 +233,9 @@ class DisputeRelay:
         try:
             chain.call(fn, account)
         except TransactionReverted as exc:
-            raise DisputeRefused(f"the ledger would refuse this dispute: {describe_revert(exc.error, exc.args_)}") from None
+            raise DisputeRefused(
+                f"the ledger would refuse this dispute: {describe_revert(exc.error, exc.args_)}"
+            ) from None
         params: TxParams = {
             "from": account,
             "chainId": chain.chain_id,
@@ -303,7 +305,9 @@ class DisputeRelay:
             chain.w3.eth.call({"from": tx.signer, "to": self.contracts.ledger.address, "data": tx.data})
         except (ContractCustomError, ContractLogicError, ContractPanicError) as exc:
             reverted = chain.decode_revert(exc, "fileDispute")  # the custom error's name and arguments
-            raise DisputeRefused(f"the ledger refuses this dispute: {describe_revert(reverted.error, reverted.args_)}") from None
+            raise DisputeRefused(
+                f"the ledger refuses this dispute: {describe_revert(reverted.error, reverted.args_)}"
+            ) from None
 
     def _send(self, tx: SignedTransaction) -> bytes:
         try:

@@ -136,7 +136,7 @@ class RetryPolicy:
 
     def delay(self, retry: int) -> float:
         """The pause before retry number ``retry`` (1-based)."""
-        return min(self.first_delay * 2 ** (retry - 1), self.max_delay)
+        return min(self.first_delay * 2.0 ** (retry - 1), self.max_delay)
 
     def call(
         self,

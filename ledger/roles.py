@@ -12,7 +12,7 @@ from enum import Enum
 from ledger.keccak import keccak256
 
 
-class Role(str, Enum):
+class Role(str, Enum):  # noqa: UP042 - a StrEnum would change str() and f-strings of a role to its value
     ADMIN = "DEFAULT_ADMIN_ROLE"
     ORACLE = "ORACLE_ROLE"
     MODEL_ADMIN = "MODEL_ADMIN_ROLE"

@@ -75,7 +75,7 @@ class DecisionColumns:
             score=[d.score for d in decisions],
             limit_cny=[d.limit_cny for d in decisions],
             product_mask=[d.product_mask for d in decisions],
-            reason_codes=tuple(list(c) for c in zip(*codes)) if codes else ([], [], [], []),  # type: ignore[arg-type]
+            reason_codes=([c[0] for c in codes], [c[1] for c in codes], [c[2] for c in codes], [c[3] for c in codes]),
             feature_bytes=[d.feature_bytes for d in decisions],
             status=[d.status for d in decisions],
             industry=[d.industry for d in decisions],
@@ -191,11 +191,13 @@ class GeneratedSource:
             rng = random.Random(f"{self.seed}/{i}/{week}")
             score = rng.randint(300, 900)
             limit = 0 if score < 450 else min(300_000, max(5_000, (score - 450) * 650))
-            reasons = tuple(sorted(rng.sample(range(1, 15), 4)))
+            r0, r1, r2, r3 = sorted(rng.sample(range(1, 15), 4))
             features = json.dumps(
                 {"orders": rng.randint(0, 3000), "volatility": round(rng.random(), 4)}, sort_keys=True
             )
             out.append(
-                ScoredDecision(f"M{i:07d}", score, limit, rng.randint(0, 7) if limit else 0, reasons, features.encode())
-            )  # type: ignore[arg-type]
+                ScoredDecision(
+                    f"M{i:07d}", score, limit, rng.randint(0, 7) if limit else 0, (r0, r1, r2, r3), features.encode()
+                )
+            )
         return ScoredRound(as_of="", decisions=out)

@@ -14,7 +14,7 @@ import json
 from foundation.errors import CreditLedgerError
 from ledger.deployment import LedgerContracts
 from ledger.documents import DocumentError, DocumentStore
-from ledger.store import RoundRow, Store
+from ledger.store import RoundRow, Segment, Store
 from scoring.errors import PolicyError
 from scoring.policy import Policy
 from scoring.synth import PlatformData
@@ -32,13 +32,13 @@ class RoundDataMissing(CreditLedgerError, LookupError):
     )
 
 
-def weekly_round(store: Store, segment: str, week: int | None = None) -> tuple[RoundRow, int]:
+def weekly_round(store: Store, segment: Segment, week: int | None = None) -> tuple[RoundRow, int]:
     """The ``week``-th weekly round of ``segment`` (default: the latest) and its week number.
 
     Weeks count a segment's weekly rounds from 0 (the oracle's numbering: the n-th
     weekly round scores week n-1). :class:`RoundDataMissing` if there is no such round.
     """
-    weekly = store.rounds(segment=segment, kind="weekly")  # type: ignore[arg-type]
+    weekly = store.rounds(segment=segment, kind="weekly")
     if not weekly:
         raise RoundDataMissing(f"no weekly {segment} round has been scored yet")
     latest = len(weekly) - 1

@@ -13,8 +13,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pandas as pd
+
 from scoring import (
+    DecisionBatch,
     ModelArtifact,
+    PlatformData,
     Policy,
     build_features,
     default_policy,
@@ -51,7 +55,7 @@ class ScoringSource:
         self.segment = artifact.segment
         self.merchants = merchants
         self.seed = seed
-        self._cached_week: tuple | None = None
+        self._cached_week: tuple[int, PlatformData, pd.DataFrame] | None = None
 
     @staticmethod
     def model_path(home: Path, segment: str) -> Path:
@@ -101,8 +105,8 @@ class ScoringSource:
     def policy_reason(self) -> str:
         return f"parameter set {self.policy.version}"
 
-    def platform_data(self, week: int):  # type: ignore[no-untyped-def]
-        """The platform's export for week ``week`` (cached: on-demand decisions reuse it)."""
+    def platform_data(self, week: int) -> tuple[PlatformData, pd.DataFrame]:
+        """The platform's export for week ``week`` and its features (cached: on-demand decisions reuse them)."""
         if self._cached_week is None or self._cached_week[0] != week:
             generate = generate_merchants if self.segment == "merchant" else generate_farmers
             data = generate(self.merchants, seed=self.seed, round_offset=week)
@@ -126,23 +130,26 @@ class ScoringSource:
             scored.export_hash = self.archive.put(data)
         return scored
 
-    def _score(self, data, features) -> ScoredRound:  # type: ignore[no-untyped-def]
+    def _score(self, data: PlatformData, features: pd.DataFrame) -> ScoredRound:
         batch = score_columns(self.artifact, self.policy, features, data.as_of)
         entities = data.entities.set_index(data.entities["merchant_id"].astype(str))
         industry = entities["industry"] if "industry" in entities else entities.get("main_crop")
         region = entities["region"]
         ids = batch.merchant_id.tolist()
-        industries = _nullable(industry.reindex(ids)) if industry is not None else [None] * len(ids)
+        industries: list[str | None] = _nullable(industry.reindex(ids)) if industry is not None else [None] * len(ids)
         regions = _nullable(region.reindex(ids))
         return ScoredRound(as_of=data.as_of.isoformat(), columns=decision_columns(batch, industries, regions, ids))
 
 
-def _nullable(series) -> list:  # type: ignore[no-untyped-def]
-    """A pandas Series as a list of Python objects with missing values as None."""
-    return series.astype(object).where(lambda x: x.notna(), None).tolist()
+def _nullable(series: pd.Series) -> list[str | None]:
+    """A pandas Series (of strings) as a list of Python objects with missing values as None."""
+    values: list[str | None] = series.astype(object).where(lambda x: x.notna(), None).tolist()
+    return values
 
 
-def decision_columns(batch, industries: list, regions: list, ids: list[str] | None = None) -> DecisionColumns:  # type: ignore[no-untyped-def]
+def decision_columns(
+    batch: DecisionBatch, industries: list[str | None], regions: list[str | None], ids: list[str] | None = None
+) -> DecisionColumns:
     """A scoring ``DecisionBatch`` as the oracle's :class:`DecisionColumns` (no per-merchant objects).
 
     ``tolist()`` turns the int64 arrays into plain ints; the (n, 4) reason codes become

@@ -10,13 +10,14 @@ the same settings :meth:`Store.open` uses.
 from __future__ import annotations
 
 from alembic import context
+from sqlalchemy.engine import Connection
 
 from ledger.store import create_store_engine, metadata
 
 config = context.config
 
 
-def _run(connection) -> None:  # type: ignore[no-untyped-def]
+def _run(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=metadata,

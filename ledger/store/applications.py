@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -12,7 +12,7 @@ from sqlalchemy.engine import Connection
 from ledger.store.base import StoreBase
 from ledger.store.bulk import chunks
 from ledger.store.convert import choice, utc
-from ledger.store.errors import Conflict, NotFound
+from ledger.store.errors import NotFound
 from ledger.store.rows import ApplicationRow
 from ledger.store.rows import row as as_row
 from ledger.store.schema import pending_applications
@@ -40,7 +40,9 @@ class ApplicationStore(StoreBase):
             "payload": dict(payload),
         }
         with self._write() as conn:
-            new_id = conn.execute(sa.insert(pending_applications).values(**values)).inserted_primary_key[0]  # type: ignore[index]
+            inserted = conn.execute(sa.insert(pending_applications).values(**values)).inserted_primary_key
+            assert inserted is not None  # a single-row INSERT always reports its key
+            new_id = inserted[0]
             row = conn.execute(sa.select(pending_applications).where(pending_applications.c.id == new_id)).one()
         return as_row(ApplicationRow, row)
 
@@ -68,39 +70,6 @@ class ApplicationStore(StoreBase):
         if limit is not None:
             stmt = stmt.limit(limit)
         return [as_row(ApplicationRow, r) for r in conn.execute(stmt)]
-
-    def mark_batched(self, application_ids: Iterable[int], round_id: int) -> int:
-        """Assign applications to ``round_id``; returns how many.
-
-        Applications already in that round are skipped (idempotent); one already
-        in another round raises :class:`Conflict` and nothing is changed.
-        """
-        ids = sorted(set(application_ids))
-        if not ids:
-            return 0
-        with self._write() as conn:
-            self._require_round(conn, round_id)
-            found = dict(
-                conn.execute(
-                    sa.select(pending_applications.c.id, pending_applications.c.batched_round).where(
-                        pending_applications.c.id.in_(ids)
-                    )
-                ).all()
-            )
-            missing = [i for i in ids if i not in found]
-            if missing:
-                raise NotFound(f"no applications {missing[:10]}")
-            taken = {i: r for i, r in found.items() if r is not None and r != round_id}
-            if taken:
-                raise Conflict(f"applications already batched elsewhere: {dict(list(taken.items())[:10])}")
-            todo = [i for i in ids if found[i] is None]
-            for chunk in chunks(todo, 5_000):
-                conn.execute(
-                    sa.update(pending_applications)
-                    .where(pending_applications.c.id.in_(chunk))
-                    .values(batched_round=round_id)
-                )
-        return len(ids)
 
     def claim_applications(self, round_id: int, segment: Segment, *, limit: int | None = None) -> list[ApplicationRow]:
         """Atomically take the oldest unbatched applications of ``segment`` into ``round_id``."""

@@ -11,9 +11,8 @@ anything is written.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -22,6 +21,9 @@ from ledger.store.errors import InvalidData
 from ledger.store.rows import DecisionRow, RoundRow
 from ledger.store.schema import DECISION_COLUMN_NAMES, decisions, merchants, rounds
 from ledger.store.types import HASH_SIZE
+
+if TYPE_CHECKING:  # the dialects' own INSERTs are imported when a statement is made
+    from sqlalchemy.dialects import postgresql, sqlite
 
 __all__ = [
     "ADVANCE_HEADS",
@@ -114,29 +116,28 @@ def driver_rows(conn: Connection, sql: str, params: tuple[Any, ...] = ()) -> lis
         cursor.close()
 
 
-def built_rounds(*conditions: Any) -> sa.Select[Any]:
+def built_rounds(*conditions: sa.ColumnElement[bool]) -> sa.Select[Any]:
     """Ids of the rounds that hold decisions (built or later), for per-round index probes."""
     return sa.select(rounds.c.round_id).where(rounds.c.status != "pending", *conditions)
 
 
-def chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+T = TypeVar("T")
+
+
+def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
     """``items`` in slices of ``size``."""
-    if isinstance(items, Sequence):
-        for start in range(0, len(items), size):
-            yield items[start : start + size]
-        return
-    iterator = iter(items)  # pragma: no cover
-    while chunk := list(itertools.islice(iterator, size)):  # pragma: no cover
-        yield chunk
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
 def executemany(
-    conn: Connection, stmt: Any, names: Sequence[str], params: list[tuple[Any, ...]], chunk_size: int
+    conn: Connection, stmt: sa.Insert | sa.Update, names: Sequence[str], params: list[tuple[Any, ...]], chunk_size: int
 ) -> None:
     """executemany of plain tuples (in ``names`` order) on the DBAPI cursor, in chunks."""
     compiled = stmt.compile(dialect=conn.dialect)
     sql = str(compiled)
     if conn.dialect.positional:
+        assert compiled.positiontup is not None  # set by every positional compiler
         order = [names.index(p) for p in compiled.positiontup]
         if order != list(range(len(names))):
             params = [tuple(row[i] for i in order) for row in params]
@@ -157,7 +158,9 @@ def insert_decisions(conn: Connection, parts: Iterable[list[tuple[Any, ...]]]) -
     sql = str(sa.insert(decisions).compile(dialect=conn.dialect))
     positional = conn.dialect.positional
     for chunk in parts:
-        params: Any = chunk if positional else [dict(zip(DECISION_COLUMN_NAMES, t)) for t in chunk]
+        params: list[tuple[Any, ...]] | list[dict[str, Any]] = (
+            chunk if positional else [dict(zip(DECISION_COLUMN_NAMES, t)) for t in chunk]
+        )
         conn.exec_driver_sql(sql, params)
 
 
@@ -180,7 +183,7 @@ def copy_decisions(conn: Connection, parts: Iterable[list[tuple[Any, ...]]]) -> 
         raise InvalidData(f"batch violates a constraint: {exc}") from exc
 
 
-def upsert_statement(conn: Connection, table: sa.Table) -> Any:
+def upsert_statement(conn: Connection, table: sa.Table) -> postgresql.Insert | sqlite.Insert:
     """The dialect's INSERT with ``ON CONFLICT`` support (SQLite or PostgreSQL)."""
     if conn.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from eth_utils import to_checksum_address
+from eth_utils.address import to_checksum_address
 
 from foundation.errors import shown
 from ledger.store.errors import InvalidData

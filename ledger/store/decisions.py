@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Collection, Iterator
 from typing import Final
 
@@ -150,14 +151,14 @@ class DecisionStore(StoreBase):
             positions = proof_positions(tree_index)
             if not positions:
                 return []
-            if conn.dialect.name == "sqlite":
-                # substr() would load the whole (up to 64 MB) blob once per
-                # sibling; incremental blob I/O reads just the 32-byte slices.
-                # round_trees.round_id is INTEGER PRIMARY KEY, i.e. the rowid.
-                raw = conn.connection.driver_connection
+            raw = conn.connection.driver_connection
+            if isinstance(raw, sqlite3.Connection):
+                # SQLite through the stdlib driver: substr() would load the whole (up
+                # to 64 MB) blob once per sibling; incremental blob I/O reads just the
+                # 32-byte slices. round_trees.round_id is INTEGER PRIMARY KEY, i.e. the rowid.
                 try:
-                    blob = raw.blobopen("round_trees", "nodes", round_id, readonly=True)  # type: ignore[union-attr]
-                except Exception as exc:  # sqlite3.OperationalError: no such row
+                    blob = raw.blobopen("round_trees", "nodes", round_id, readonly=True)
+                except sqlite3.Error as exc:  # OperationalError: no such row
                     raise NotFound(f"round {round_id} has no tree") from exc
                 with blob:
                     out = []

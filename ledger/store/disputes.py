@@ -35,15 +35,16 @@ class DisputeStore(StoreBase):
     ) -> DisputeRow:
         """Record an on-chain dispute as 'open'. Idempotent for the same content."""
         dispute_id = integer(dispute_id, "dispute_id")
+        round_id = integer(round_id, "round_id")
         values = {
-            "round_id": integer(round_id, "round_id"),
+            "round_id": round_id,
             "merchant_key": b32(merchant_key, "merchant_key"),
             "leaf_hash": b32(leaf_hash, "leaf_hash"),
             "reason": str(reason),
             "filed_tx": b32_or_none(filed_tx, "filed_tx"),
         }
         with self._write() as conn:
-            self._require_round(conn, values["round_id"])
+            self._require_round(conn, round_id)
             existing = self._dispute_row(conn, dispute_id)
             if existing is None:
                 conn.execute(

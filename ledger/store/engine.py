@@ -10,11 +10,15 @@ Alembic scripts shipped in :mod:`ledger.migrations`; no ``alembic.ini`` is neede
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, Engine, make_url
+from sqlalchemy.pool import ConnectionPoolEntry
+
+if TYPE_CHECKING:  # alembic is imported when a migration runs, not with the store
+    from alembic.config import Config
 
 __all__ = ["PG_MIGRATION_LOCK", "alembic_config", "create_store_engine", "normalise_url"]
 
@@ -52,7 +56,7 @@ def _configure_sqlite(engine: Engine) -> None:
     # read-check-write sequence would not be atomic. Take control: driver in
     # autocommit, and we emit BEGIN (IMMEDIATE for writes) ourselves.
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+    def _on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:  # a sqlite3.Connection
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         try:
@@ -72,7 +76,7 @@ def _configure_sqlite(engine: Engine) -> None:
             conn.exec_driver_sql("BEGIN")
 
 
-def alembic_config(url: str | URL | None = None, connection: Connection | None = None) -> Any:
+def alembic_config(url: str | URL | None = None, connection: Connection | None = None) -> Config:
     """Alembic ``Config`` for the packaged scripts (``script_location = ledger:migrations``)."""
     from alembic.config import Config
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -114,7 +114,7 @@ class MerchantStore(StoreBase):
         try:
             with self._write() as conn:
                 dialect = conn.dialect
-                to_db = merchants.c.updated_at.type.bind_processor(dialect) or (lambda v: v)
+                to_db: Callable[[datetime], object] = merchants.c.updated_at.type.bind_processor(dialect) or _unchanged
                 stamp = to_db(now())
                 stored = self._stored_merchants(conn, ids)
                 inserts: list[tuple[Any, ...]] = []
@@ -192,4 +192,7 @@ class MerchantStore(StoreBase):
         with self._read() as conn:
             return [as_row(MerchantRow, r) for r in conn.execute(stmt)]
 
-    # -- rounds ---------------------------------------------------------------
+
+def _unchanged(value: datetime) -> datetime:
+    """The bind processor of a type that has none: the value goes to the driver as it is."""
+    return value

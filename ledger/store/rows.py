@@ -13,7 +13,7 @@ import dataclasses
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
@@ -116,10 +116,10 @@ class DecisionRow:
         if type(codes) is not tuple or len(codes) != REASON_CODE_COUNT:
             if isinstance(codes, (str, bytes)) or not isinstance(codes, Iterable):
                 raise InvalidData(f"reason_codes: expected {REASON_CODE_COUNT} integers")
-            codes = tuple(codes)
-            if len(codes) != REASON_CODE_COUNT:
-                raise InvalidData(f"reason_codes: expected {REASON_CODE_COUNT} codes, got {len(codes)}")
-            setter(self, "reason_codes", codes)
+            given = tuple(codes)
+            if len(given) != REASON_CODE_COUNT:
+                raise InvalidData(f"reason_codes: expected {REASON_CODE_COUNT} codes, got {len(given)}")
+            setter(self, "reason_codes", given)
         for name in ("feature_salt", "feature_bytes"):
             value = getattr(self, name)
             if value is not None and type(value) is not bytes:
@@ -202,7 +202,10 @@ class ApplicationRow:
     batched_round: int | None = None
 
 
-def row(cls: type, result: sa.Row[Any]) -> Any:
+R = TypeVar("R", MerchantRow, RoundRow, AnchorRow, DisputeRow, ApplicationRow)
+
+
+def row(cls: type[R], result: sa.Row[Any]) -> R:
     """A row dataclass from a SQLAlchemy result row (by column name)."""
     return cls(**result._mapping)
 

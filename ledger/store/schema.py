@@ -47,10 +47,10 @@ def _hash_col(name: str, nullable: bool = False) -> sa.Column[bytes]:
     return sa.Column(name, sa.LargeBinary(HASH_SIZE), nullable=nullable)
 
 
-def _leaf_columns(field: LeafField) -> list[sa.Column[object]]:
+def _leaf_columns(field: LeafField) -> list[sa.Column[bytes]] | list[sa.Column[int]]:
     """The store columns of one leaf field: bytes32 as 32-byte blobs, integers by width."""
     if field.kind == "bytes32":
-        return [_hash_col(name) for name in field.columns]  # type: ignore[misc]
+        return [_hash_col(name) for name in field.columns]
     kind = sa.Integer() if field.bits <= 16 else sa.BigInteger()
     return [sa.Column(name, kind, nullable=False) for name in field.columns]
 

@@ -10,7 +10,6 @@ from eth_utils import to_checksum_address
 
 from ledger.store import (
     AnchorConflict,
-    Conflict,
     DisputeConflict,
     InvalidData,
     InvalidState,
@@ -181,14 +180,7 @@ def test_pending_applications(built_store: Store) -> None:
     assert [a.merchant_id for a in store.pending_applications("merchant")] == ["m-5"]
     assert store.applications_in_round(2) == claimed
 
-    farmer_ids = [a.id for a in store.pending_applications("farmer")]
-    assert store.mark_batched(farmer_ids, 2) == 2
-    assert store.mark_batched(farmer_ids, 2) == 2  # idempotent
-    with pytest.raises(Conflict):
-        store.mark_batched([farmer_ids[0], apps[5].id], 1)  # one is already in round 2
-    assert store.get_application(apps[5].id).batched_round is None  # nothing changed
-    with pytest.raises(NotFound):
-        store.mark_batched([10_000], 2)
+    assert store.get_application(apps[5].id).batched_round is None  # m-5: not claimed
     with pytest.raises(NotFound):
         store.get_application(10_000)
     with pytest.raises(InvalidData):
