@@ -6,23 +6,16 @@ OpenAPI docs are at ``/docs``; every error is JSON ``{"error": {"code", "message
 
 from __future__ import annotations
 
-import importlib
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import auth
+from api import auth, dashboard
 from api.deps import ApiConfig, Services
 from api.errors import BodySizeLimit, install_error_handlers
-from api.routes import growth, merchant, public
+from api.routes import auditor, growth, merchant, public, regulator
 from ledger.config import Settings
-
-log = logging.getLogger("credit_ledger.api")
-
-#: Route modules written alongside this app; included when importable.
-OPTIONAL_ROUTERS = ("auditor", "regulator")
 
 DESCRIPTION = """\
 A verifiable credit ledger's API.
@@ -64,16 +57,8 @@ def create_app(settings: Settings | None = None, config: ApiConfig | None = None
     app.include_router(auth.router)
     app.include_router(public.router)
     app.include_router(merchant.router)
-    app.include_router(importlib.import_module("api.dashboard").router)  # the merchant web page at /dashboard
+    app.include_router(dashboard.router)  # the merchant web page at /dashboard
     app.include_router(growth.router)
-    for name in OPTIONAL_ROUTERS:
-        try:
-            module = importlib.import_module(f"api.routes.{name}")
-        except ImportError as exc:
-            log.info("api.routes.%s not available (%s)", name, exc)
-            continue
-        router = getattr(module, "router", None)
-        if router is not None:
-            app.include_router(router)
-
+    app.include_router(auditor.router)
+    app.include_router(regulator.router)
     return app

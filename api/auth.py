@@ -34,9 +34,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from eth_utils import to_checksum_address
+from eth_utils.address import to_checksum_address
 from fastapi import APIRouter, Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from web3.contract import Contract
 
 with warnings.catch_warnings():
     # siwe's grammar restates the RFC 5234 core rules, which abnf 2.8 warns
@@ -46,7 +47,7 @@ with warnings.catch_warnings():
     from siwe import siwe as siwe_errors
 
 from api.deps import Services, get_services
-from api.errors import BadRequest, Forbidden, Unauthorized, errors
+from api.errors import BadRequest, Forbidden, ServiceUnavailable, Unauthorized, errors
 from api.schemas import LoginRequest, LoginResponse, NonceResponse
 from foundation.errors import EXIT_INPUT, CreditLedgerError
 from ledger.deployment import LedgerContracts
@@ -225,21 +226,21 @@ class AuthState:
 
 def auth_state(services: Services) -> AuthState:
     """Created once per app on first use (the secret file is read then)."""
-    state = getattr(services, "_auth_state", None)
+    state = services._auth_state
     if state is None:
         cfg = services.config
         state = AuthState(
             NonceStore(services.store(), cfg.nonce_ttl_seconds),
             SessionTokens(load_or_create_secret(services.secret_path), cfg.session_ttl_seconds),
         )
-        services._auth_state = state  # type: ignore[attr-defined]
+        services._auth_state = state
     return state
 
 
 # -- on-chain look-ups ---------------------------------------------------------------
 
 
-def role_contract(contracts: LedgerContracts, role: Role):  # type: ignore[no-untyped-def]
+def role_contract(contracts: LedgerContracts, role: Role) -> Contract:
     """The contract where ``role`` is held (the admin role: CreditLedger)."""
     return contracts.by_name(ROLE_HOME.get(role, "CreditLedger"))
 
@@ -355,7 +356,7 @@ def get_nonce(request: Request, services: Services = Depends(get_services)) -> N
     nonce, expires = auth_state(services).nonces.issue()
     try:
         chain_id: int | None = services.chain().chain_id
-    except Exception:  # the nonce is still useful; login will report the node
+    except ServiceUnavailable:  # the nonce is still useful; login will report the node
         chain_id = None
     domain = _expected_domain(request, services)
     return NonceResponse(
@@ -366,7 +367,7 @@ def get_nonce(request: Request, services: Services = Depends(get_services)) -> N
 def _parse_message(text: str) -> SiweMessage:
     try:
         message = SiweMessage.from_message(text)
-    except Exception as exc:  # the ABNF parser and pydantic raise various types
+    except Exception as exc:  # noqa: BLE001 - untrusted text: whatever the ABNF parser or pydantic raise, it is a 400
         raise BadRequest(
             f"not an EIP-4361 message: {_siwe_problem(text, exc)[:200]}; build it from GET /auth/nonce's "
             "domain, nonce and uri with a SIWE library",
@@ -458,7 +459,7 @@ def login(body: LoginRequest, request: Request, services: Services = Depends(get
         raise Unauthorized("the message is not valid yet", code="message_not_yet_valid") from None
     except siwe_errors.VerificationError:
         raise Unauthorized("the signature does not match the message's address", code="invalid_signature") from None
-    except Exception:  # malformed signature bytes
+    except Exception:  # noqa: BLE001 - untrusted signature: eth_account/eth_keys raise many types, all mean 401
         raise Unauthorized("the signature does not match the message's address", code="invalid_signature") from None
     # Consume only after the signature checked out, so nobody can burn someone
     # else's nonce; consume() is atomic, so a replay racing us loses.

@@ -55,4 +55,7 @@ def sign_in(client: httpx.Client, account: LocalAccount, lifetime: timedelta = t
     reply = client.post("/auth/login", json={"message": message, "signature": signature})
     if reply.status_code != 200:
         raise SignInError(f"POST /auth/login: HTTP {reply.status_code} {reply.text[:300]}")
-    return reply.json()
+    body = reply.json()
+    if not isinstance(body, dict):
+        raise SignInError(f"POST /auth/login: expected a JSON object, got {reply.text[:300]}")
+    return body

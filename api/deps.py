@@ -14,6 +14,7 @@ import logging
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fastapi import Request
 
@@ -24,6 +25,9 @@ from ledger.deployment import AddressBook, LedgerContracts, NotDeployed
 from ledger.deployment import load as load_deployment
 from ledger.documents import DocumentStore
 from ledger.store import Store
+
+if TYPE_CHECKING:
+    from api.auth import AuthState
 
 log = logging.getLogger("credit_ledger.api")
 
@@ -63,6 +67,7 @@ class Services:
     _contracts: LedgerContracts | None = None
     _store: Store | None = None
     _documents: DocumentStore | None = None
+    _auth_state: AuthState | None = None  # made by api.auth.auth_state on first use
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def chain(self) -> Chain:
@@ -98,7 +103,7 @@ class Services:
             if self._store is None:
                 try:
                     self._store = Store.open(self.settings.database_url)
-                except Exception as exc:  # SQLAlchemy raises many types for a bad URL or a locked file
+                except Exception as exc:  # noqa: BLE001 - SQLAlchemy, the drivers and Alembic raise many types (bad URL, locked file)
                     # The driver's message may name hosts and users: the log gets it, the caller does not.
                     log.warning("the ledger store cannot be opened: %s", exc)
                     raise ServiceUnavailable(
@@ -130,20 +135,5 @@ class Services:
 
 def get_services(request: Request) -> Services:
     """FastAPI dependency: the app's :class:`Services`."""
-    return request.app.state.services
-
-
-def get_chain(request: Request) -> Chain:
-    return get_services(request).chain()
-
-
-def get_contracts(request: Request) -> LedgerContracts:
-    return get_services(request).contracts()
-
-
-def get_store(request: Request) -> Store:
-    return get_services(request).store()
-
-
-def get_documents(request: Request) -> DocumentStore:
-    return get_services(request).documents()
+    services: Services = request.app.state.services
+    return services

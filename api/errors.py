@@ -83,18 +83,6 @@ class Conflict(ApiError):
     hint = "fetch the current state; send the request again only if it still applies"
 
 
-class PayloadTooLarge(ApiError):
-    status_code = 413
-    code = "payload_too_large"
-    hint = "send a smaller body: a proof bundle is about 2 KiB, a sign-in message under 1 KiB"
-
-
-class Unprocessable(ApiError):
-    status_code = 422
-    code = "invalid_request"
-    hint = "fix the fields the message names (the OpenAPI schema at /docs lists them)"
-
-
 class ServiceUnavailable(ApiError):
     status_code = 503
     code = "unavailable"

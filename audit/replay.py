@@ -35,7 +35,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 from eth_account.signers.local import LocalAccount
 
@@ -50,12 +50,12 @@ from ledger.identity import feature_commitment
 from ledger.indexer import ChainEvent, read_events
 from ledger.leaf import LEAF_FIELDS, ZERO_HASH, DecisionLeaf, leaf_hashes
 from ledger.merkle import MerkleTree
-from ledger.store import DecisionRow, NotFound, RoundRow, Store
+from ledger.store import DecisionRow, NotFound, RoundRow, RoundStatus, Store
 
 __all__ = ["ReplayError", "record_audit", "replay"]
 
 #: Statuses in which the store says a round is on-chain.
-ANCHORED_STATUSES = ("anchored", "confirmed")
+ANCHORED_STATUSES: Final[tuple[RoundStatus, ...]] = ("anchored", "confirmed")
 
 
 class ReplayError(CreditLedgerError, RuntimeError):
@@ -470,7 +470,7 @@ def _load_batch(
     leaf_failures = 0
     seen: set[bytes] = set()
     for i, leaf in enumerate(batch.leaves):
-        problem = None
+        problem: tuple[str, object, object] | None = None
         if leaf.round != r:
             problem = ("round", r, leaf.round)
         elif leaf.model_version != anchor.model_version:
@@ -558,9 +558,9 @@ def _check_store_rounds(store: Store, view: ChainView, report: AuditReport, audi
                 "store.round",
                 note=f"round {r} is on-chain but the store still says {row.status!r} (the oracle will record it when resumed)",
             )
-    lo, hi = (min(audited), max(audited)) if audited else (None, None)
-    for row in store.rounds(status=ANCHORED_STATUSES):  # type: ignore[arg-type]
-        if row.round_id not in view.anchors and (lo is None or lo <= row.round_id <= hi):
+    audited_range = range(min(audited), max(audited) + 1) if audited else None
+    for row in store.rounds(status=ANCHORED_STATUSES):
+        if row.round_id not in view.anchors and (audited_range is None or row.round_id in audited_range):
             report.fail(
                 Discrepancy(
                     "store.round",

@@ -136,11 +136,6 @@ class AuditReport:
     def ok(self) -> bool:
         return all(c.ok for c in self.checks.values())
 
-    @property
-    def discrepancies(self) -> list[Discrepancy]:
-        """Every recorded sample, in check order."""
-        return [d for c in self.checks.values() for d in c.samples]
-
     def failed_checks(self) -> list[str]:
         return [name for name, c in self.checks.items() if not c.ok]
 
@@ -198,12 +193,12 @@ def render(report: AuditReport, console: Any | None = None) -> None:
         failed = f"[red]{c.failed:,}[/red]" if c.failed else "0"
         table.add_row(c.name, c.description, f"{c.checked:,}", failed, f"{c.skipped:,}" if c.skipped else "")
     console.print(table)
-    failed = [c for c in report.checks.values() if c.failed]
-    if failed:
+    failing = [c for c in report.checks.values() if c.failed]
+    if failing:
         detail = Table(title="first discrepancy of each kind")
         for col in ("check", "round", "merchant key", "field", "expected", "found", "file", "message"):
             detail.add_column(col, overflow="fold")
-        for c in failed:
+        for c in failing:
             d = c.first
             assert d is not None
             detail.add_row(

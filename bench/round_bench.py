@@ -50,7 +50,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -93,7 +93,6 @@ class LedgerStack:
     contracts: LedgerContracts
     model_version: int = 0
     policy_version: int = 0
-    extras: dict[str, Any] = field(default_factory=dict)
 
 
 @contextlib.contextmanager
@@ -249,7 +248,7 @@ def instrumented(oracle: Any, marks: Marks) -> contextlib.ExitStack:
     patch(oracle.store, "upsert_merchant_columns", "upsert_merchants")
     patch(oracle.store, "latest_leaf_hashes", "latest_leaf_hashes")
     patch(oracle.store, "save_built_round_columns", "save_built_round")
-    patch(ledger.documents, "put_chunks", "documents_put")
+    patch(oracle.documents, "put_chunks", "documents_put")
     patch(service, "feature_commitments", "feature_commitments")
     patch(batchfile, "build_batch", "build_batch")
     patch(LeafColumns, "hashes", "leaf_hashes")
@@ -376,10 +375,10 @@ def main(argv: list[str] | None = None) -> int:
                 source.scored = None
                 gc.collect()
                 w_score, c_score, scored_batch = timed_once(
-                    lambda: score_columns(scoring.artifact, scoring.policy, features, as_of)
+                    functools.partial(score_columns, scoring.artifact, scoring.policy, features, as_of)
                 )
                 with GcPaused() if args.no_gc else contextlib.nullcontext():
-                    w_conv, c_conv, columns = timed_once(lambda: to_decision_columns(scored_batch, features))
+                    w_conv, c_conv, columns = timed_once(functools.partial(to_decision_columns, scored_batch, features))
                 del scored_batch
                 source.scored = ScoredRound(as_of=as_of, columns=columns)
                 del columns
@@ -399,7 +398,7 @@ def main(argv: list[str] | None = None) -> int:
                 del proofs
 
                 # -- anchor
-                w_anchor, c_anchor, sent = timed_once(lambda: oracle.anchor_round(round_id))
+                w_anchor, c_anchor, sent = timed_once(functools.partial(oracle.anchor_round, round_id))
                 assert sent
                 oracle.confirm_round(round_id)
                 anchor = oracle.store.get_anchor(round_id)

@@ -55,7 +55,7 @@ def make_round(n: int, round_id: int, feature_size: int) -> tuple[list[DecisionR
             2,
             rng.randbytes(32),
             bytes(32),
-        )  # fmt: skip
+        )
         for i in range(n)
     ]
     hashes = leaf_hashes(leaves)
@@ -71,7 +71,7 @@ def make_round(n: int, round_id: int, feature_size: int) -> tuple[list[DecisionR
             leaf_hash=hashes[i],
             feature_salt=keys[i],
             feature_bytes=feature,
-        )  # fmt: skip
+        )
         for i, leaf in enumerate(leaves)
     ]
     return rows, b"".join(tree.nodes), tree.root

@@ -12,6 +12,8 @@ The console script is :func:`main`.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 from rich.table import Table
 
@@ -19,6 +21,9 @@ from credit_ledger.common import ReportErrors, console
 from credit_ledger.common import fail as _fail
 from credit_ledger.common import load_settings as _settings
 from ledger.config import Settings
+
+if TYPE_CHECKING:
+    from ledger.node import LocalNode
 
 app = typer.Typer(
     help=(
@@ -36,7 +41,7 @@ node_app = typer.Typer(
 app.add_typer(node_app, name="node")
 
 
-def _local_node(settings: Settings):  # type: ignore[no-untyped-def]
+def _local_node(settings: Settings) -> LocalNode:
     from ledger.node import LocalNode
 
     if not settings.embedded_node:

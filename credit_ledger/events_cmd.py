@@ -11,6 +11,7 @@ import json
 import sys
 import time
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
@@ -20,12 +21,16 @@ from credit_ledger.common import fail as _fail
 from credit_ledger.common import load_settings as _settings
 from ledger.config import Settings
 
+if TYPE_CHECKING:
+    from ledger.deployment import LedgerContracts
+    from ledger.store import Store
+
 events_app = typer.Typer(
     help="Index contract events into the store (sync) and query them.", no_args_is_help=True, cls=ReportErrors
 )
 
 
-def _open(settings: Settings):  # type: ignore[no-untyped-def]
+def _open(settings: Settings) -> tuple[LedgerContracts, Store]:
     from ledger.chain import Chain
     from ledger.deployment import AddressBook, load
     from ledger.store import Store

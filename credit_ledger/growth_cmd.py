@@ -13,6 +13,7 @@ is regenerated. ``--week`` defaults to the week of the store's latest weekly rou
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NoReturn
 
 import typer
 from rich.console import Console
@@ -62,27 +63,9 @@ def _group() -> None:
     """Growth-plan diagnostics (``report``)."""
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     console.print(f"[bold red]error:[/] {message}")
     raise typer.Exit(code=1)
-
-
-def latest_week(settings) -> int:  # type: ignore[no-untyped-def]
-    """Week index of the store's latest weekly merchant round (the oracle's numbering), else 0."""
-    url = str(settings.database_url)
-    if url.startswith("sqlite:///") and not Path(url[len("sqlite:///") :]).is_file():
-        return 0  # no store yet (and opening one would create an empty database file)
-    try:
-        from ledger.store import Store
-
-        store = Store.open(settings.database_url, migrate=False)
-        try:
-            weekly = store.rounds(segment="merchant", kind="weekly")
-        finally:
-            store.close()
-    except Exception:  # no store yet, or not reachable: fall back to the first week
-        return 0
-    return max(len(weekly) - 1, 0)
 
 
 def load_analysis(week: int | None, data_dir: Path | None) -> tuple[GrowthAnalysis, int]:

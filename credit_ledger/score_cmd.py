@@ -12,7 +12,9 @@ Typical session (defaults live under ``$CREDIT_LEDGER_HOME/scoring``)::
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from pathlib import Path
+from typing import SupportsInt
 
 import numpy as np
 import pandas as pd
@@ -23,16 +25,16 @@ from rich.table import Table
 from credit_ledger import score_paths as paths
 from credit_ledger.common import ReportErrors
 from scoring.canonical import FIXED_MISSING, FIXED_SCALE
-from scoring.engine import Decision, decode_feature_bytes, score_columns
+from scoring.engine import Decision, DecisionBatch, decode_feature_bytes, score_columns
 from scoring.errors import ScoringError
 from scoring.features import build_features
 from scoring.pipeline import train_segment
 from scoring.policy import Policy, default_policy, load_policy, product_names
 from scoring.reasons import describe
 from scoring.refresh import compare
-from scoring.scorecard import load_artifact
-from scoring.synth import generate, inject_defects, read_platform_data
-from scoring.validate import validate
+from scoring.scorecard import ModelArtifact, load_artifact
+from scoring.synth import PlatformData, generate, inject_defects, read_platform_data
+from scoring.validate import ValidationResult, validate
 
 app = typer.Typer(
     help="Behaviour-based credit scoring: generate data, train the scorecard, score a round, explain a decision.",
@@ -158,7 +160,9 @@ def train(
     console.print(p)
 
 
-def _score_round(segment: str, data_dir: Path | None, round_no: int, model: Path | None, policy: Path | None):
+def _score_round(
+    segment: str, data_dir: Path | None, round_no: int, model: Path | None, policy: Path | None
+) -> tuple[PlatformData, ModelArtifact, Policy, ValidationResult, pd.DataFrame, DecisionBatch]:
     data = read_platform_data(data_dir or paths.data_dir(segment, round_no))
     art = load_artifact(model or paths.model_path(segment))
     pol = _policy_for(segment, policy)
@@ -166,6 +170,12 @@ def _score_round(segment: str, data_dir: Path | None, round_no: int, model: Path
     feats = build_features(data, validation)
     batch = score_columns(art, pol, feats, data.as_of)
     return data, art, pol, validation, feats, batch
+
+
+def _reason_codes(values: Iterable[SupportsInt]) -> tuple[int, int, int, int]:
+    """A decision's four reason codes as ints (from a batch row or a stored decisions row)."""
+    first, second, third, fourth = (int(v) for v in values)
+    return first, second, third, fourth
 
 
 @app.command()
@@ -180,7 +190,7 @@ def run(
 ) -> None:
     """Score a round: validate records, build features, score, write decisions, show changes."""
     t0 = time.perf_counter()
-    data, art, pol, validation, feats, batch = _score_round(segment, data_dir, round_no, model, policy)
+    data, art, pol, validation, _feats, batch = _score_round(segment, data_dir, round_no, model, policy)
     secs = time.perf_counter() - t0
     frame = batch.to_frame()
     target = out or paths.decisions_path(segment, round_no)
@@ -258,7 +268,7 @@ def explain(
             int(batch.score[i]),
             int(batch.limit_cny[i]),
             int(batch.product_mask[i]),
-            tuple(int(x) for x in batch.reason_codes[i]),
+            _reason_codes(batch.reason_codes[i]),
             batch.feature_bytes[i],
             batch.model_version,
             batch.policy_version,
@@ -331,7 +341,7 @@ def explain(
                 int(p.score),
                 int(p.limit_cny),
                 int(p.product_mask),
-                tuple(int(p[f"reason_{k}"]) for k in range(1, 5)),
+                _reason_codes([p[f"reason_{k}"] for k in range(1, 5)]),
                 bytes(p.feature_bytes),
                 p.model_version,
                 p.policy_version,

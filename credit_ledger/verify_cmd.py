@@ -51,7 +51,7 @@ def verify(
         report = verify_bundle(data, chain, expected_contract=contract)
     except CreditLedgerError as exc:  # the node does not answer, a malformed bundle...
         report_error(exc, EXIT_CANNOT_RUN)
-    except Exception as exc:  # connection dropped mid-way (requests raises several types)
+    except Exception as exc:  # noqa: BLE001 - no verdict exits 2 whatever the cause (requests raises several types mid-way)
         report_error(NodeUnreachable(f"the node at {url} failed mid-way ({type(exc).__name__})"), EXIT_CANNOT_RUN)
     if as_json:
         print(json.dumps(report.to_dict(), indent=2))

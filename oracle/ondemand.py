@@ -15,15 +15,18 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
 from foundation.errors import EXIT_INPUT, CreditLedgerError
-from ledger.store import ApplicationRow, NotFound, Store
-from oracle.service import UNFINISHED_STATUSES, Oracle, RoundResult
+from ledger.store import ApplicationRow, NotFound, Segment, Store
+from oracle.service import UNFINISHED_STATUSES, Oracle, RoundResult, store_segment
 from sources.records import ScoredDecision, ScoredRound
 from sources.synthetic import ScoringSource
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 STATUS_PENDING = "decided, anchoring pending"
 STATUS_ANCHORED = "anchored"
@@ -58,12 +61,13 @@ def _payload(as_of: str, d: ScoredDecision) -> dict[str, Any]:
 
 
 def _decision(merchant_id: str, p: dict[str, Any]) -> ScoredDecision:
+    first, second, third, fourth = (int(code) for code in p["reason_codes"])
     return ScoredDecision(
         merchant_id,
         int(p["score"]),
         int(p["limit_cny"]),
         int(p["product_mask"]),
-        tuple(p["reason_codes"]),  # type: ignore[arg-type]
+        (first, second, third, fourth),
         bytes.fromhex(p["feature_bytes"]),
         p["status"],
         p.get("industry"),
@@ -77,6 +81,7 @@ class ApplicationsSource:
     def __init__(self, scoring: ScoringSource, store: Store, batch_size: int) -> None:
         self.scoring = scoring
         self.segment = scoring.segment
+        self._store_segment: Segment = store_segment(scoring.segment)
         self.store = store
         self.batch_size = batch_size
 
@@ -95,7 +100,7 @@ class ApplicationsSource:
     def decisions(self, round_id: int, week: int = 0) -> ScoredRound:
         # A restart finds the applications this round already claimed; else claim now.
         claimed = self.store.applications_in_round(round_id) or self.store.claim_applications(
-            round_id, self.segment, limit=self.batch_size
+            round_id, self._store_segment, limit=self.batch_size
         )
         decisions = [_decision(a.merchant_id, a.payload) for a in claimed]
         as_of = max((a.payload["as_of"] for a in claimed), default="")
@@ -133,6 +138,7 @@ class OnDemandDesk:
             raise ValueError("batch_size must be >= 1 and max_wait > 0")
         self.oracle = oracle
         self.scoring = scoring
+        self.segment: Segment = store_segment(scoring.segment)
         self.store = oracle.store
         self.batch_size = batch_size
         self.max_wait = max_wait
@@ -142,27 +148,27 @@ class OnDemandDesk:
 
     def current_week(self) -> int:
         """The week of the latest weekly round (on-demand decisions use the freshest data)."""
-        weekly = self.store.rounds(segment=self.scoring.segment, kind="weekly")
+        weekly = self.store.rounds(segment=self.segment, kind="weekly")
         return max(len(weekly) - 1, 0)
 
     def apply(self, merchant_id: str) -> ApplicationStatus:
         """Decide now; one open application per merchant (a repeat returns the open one)."""
         with self._lock:
-            for pending in self.store.pending_applications(self.scoring.segment):
+            for pending in self.store.pending_applications(self.segment):
                 if pending.merchant_id == merchant_id:
                     return self.status(pending.id)
             try:
                 as_of, decision = self.scoring.decide_one(merchant_id, self.current_week())
             except KeyError as exc:
                 raise ApplicationError(str(exc.args[0])) from None
-            row = self.store.add_application(merchant_id, self.scoring.segment, _payload(as_of, decision))
+            row = self.store.add_application(merchant_id, self.segment, _payload(as_of, decision))
             self.log(
                 f"application {row.id} from {merchant_id}: score {decision.score}, limit {decision.limit_cny:,} CNY ({STATUS_PENDING})"
             )
             return self.status(row.id)
 
     def due(self) -> bool:
-        pending = self.store.pending_applications(self.scoring.segment, limit=self.batch_size)
+        pending = self.store.pending_applications(self.segment, limit=self.batch_size)
         if not pending:
             return False
         if len(pending) >= self.batch_size:
@@ -175,10 +181,10 @@ class OnDemandDesk:
     def flush(self, force: bool = False) -> RoundResult | None:
         """Anchor the queued decisions as one on-demand round (if due, or ``force``)."""
         with self._lock:
-            unfinished = self.store.rounds(segment=self.scoring.segment, kind="on_demand", status=UNFINISHED_STATUSES)
+            unfinished = self.store.rounds(segment=self.segment, kind="on_demand", status=UNFINISHED_STATUSES)
             if (
                 not unfinished
-                and not (force and self.store.pending_applications(self.scoring.segment, limit=1))
+                and not (force and self.store.pending_applications(self.segment, limit=1))
                 and not self.due()
             ):
                 return None
@@ -191,43 +197,46 @@ class OnDemandDesk:
     def status(self, application_id: int) -> ApplicationStatus:
         row: ApplicationRow = self.store.get_application(application_id)
         p = row.payload
-        base = dict(
+        status = STATUS_PENDING
+        round_id: int | None = None
+        anchor_tx: str | None = None
+        proof: list[str] | None = None
+        root: str | None = None
+        if row.batched_round is not None:
+            rnd = self.store.get_round(row.batched_round)
+            round_id = rnd.round_id
+            if rnd.status in ("anchored", "confirmed"):
+                key = self.oracle.pseudonyms.merchant_key(row.merchant_id)
+                status = STATUS_ANCHORED
+                anchor_tx = "0x" + self.store.get_anchor(rnd.round_id).tx_hash.hex()
+                proof = ["0x" + h.hex() for h in self.store.proof(rnd.round_id, key)]
+                root = "0x" + (rnd.root or b"").hex()
+        return ApplicationStatus(
             application_id=row.id,
             merchant_id=row.merchant_id,
+            status=status,
             score=int(p["score"]),
             limit_cny=int(p["limit_cny"]),
             product_mask=int(p["product_mask"]),
-            reason_codes=list(p["reason_codes"]),
+            reason_codes=[int(code) for code in p["reason_codes"]],
             received_at=row.received_at.isoformat(),
+            round_id=round_id,
+            anchor_tx=anchor_tx,
+            proof=proof,
+            root=root,
         )
-        if row.batched_round is not None:
-            rnd = self.store.get_round(row.batched_round)
-            if rnd.status in ("anchored", "confirmed"):
-                key = self.oracle.pseudonyms.merchant_key(row.merchant_id)
-                anchor = self.store.get_anchor(rnd.round_id)
-                proof = ["0x" + h.hex() for h in self.store.proof(rnd.round_id, key)]
-                return ApplicationStatus(
-                    status=STATUS_ANCHORED,
-                    round_id=rnd.round_id,
-                    anchor_tx="0x" + anchor.tx_hash.hex(),
-                    proof=proof,
-                    root="0x" + (rnd.root or b"").hex(),
-                    **base,
-                )
-            return ApplicationStatus(status=STATUS_PENDING, round_id=rnd.round_id, **base)
-        return ApplicationStatus(status=STATUS_PENDING, **base)
 
     def run_forever(self, stop: threading.Event, poll: float = 0.5) -> None:
         """Flush whenever a batch is due, until ``stop`` is set (errors are logged, retried)."""
         while not stop.is_set():
             try:
                 self.flush()
-            except Exception as exc:  # keep serving; the next pass resumes the round
+            except Exception as exc:  # noqa: BLE001 - whatever failed, keep serving: the next pass resumes the round
                 self.log(f"flush failed ({type(exc).__name__}: {exc}); will retry")
             stop.wait(poll)
 
 
-def create_app(desk: OnDemandDesk):  # type: ignore[no-untyped-def]
+def create_app(desk: OnDemandDesk) -> FastAPI:
     """The oracle's small HTTP front: POST /applications, GET /applications/{id}."""
     from fastapi import FastAPI, HTTPException
 

@@ -27,7 +27,7 @@ For tests and drills, ``CREDIT_LEDGER_CRASH_AT`` (``after_tree``, ``after_send``
 
 from __future__ import annotations
 
-import logging
+import functools
 import os
 import signal
 import sys
@@ -36,10 +36,12 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Final, TypeGuard, TypeVar
 
 from eth_account.signers.local import LocalAccount
+from hexbytes import HexBytes
 from web3.exceptions import TransactionNotFound, Web3RPCError
+from web3.types import EventData
 
 from foundation.errors import CreditLedgerError
 from ledger import batchfile
@@ -54,17 +56,15 @@ from ledger.leaf import ZERO_HASH, LeafColumns
 from ledger.merkle import GcPaused
 from ledger.retry import RetryPolicy
 from ledger.roles import Role
-from ledger.store import MerchantRow, NotFound, Store
+from ledger.store import SEGMENTS, MerchantRow, NotFound, RoundKind, RoundStatus, Segment, Store
 from oracle.publish import segment_id
 from sources.records import DecisionSource
-
-log_ = logging.getLogger("credit_ledger.oracle")
 
 T = TypeVar("T")
 
 
 #: Round states that ``run-round`` resumes instead of starting a new round.
-UNFINISHED_STATUSES = ("pending", "built", "anchoring", "anchored")
+UNFINISHED_STATUSES: Final[tuple[RoundStatus, ...]] = ("pending", "built", "anchoring", "anchored")
 
 
 class OracleError(CreditLedgerError, RuntimeError):
@@ -86,6 +86,17 @@ class RootConflict(OracleError):
 
     code = "root_conflict"
     hint = "compare the chain and the store with `credit-ledger audit replay` before anchoring anything else"
+
+
+def _is_segment(name: str) -> TypeGuard[Segment]:
+    return name in SEGMENTS
+
+
+def store_segment(name: str) -> Segment:
+    """A source's segment name as the store's :data:`~ledger.store.Segment`; :class:`OracleError` otherwise."""
+    if not _is_segment(name):
+        raise OracleError(f"unknown segment {name!r}; expected one of {', '.join(SEGMENTS)}")
+    return name
 
 
 def crash_point(name: str) -> None:
@@ -155,6 +166,7 @@ class RoundStages:
         self._console = sys.stdout.isatty() if console is None else console
         self._progress: Any = None
         self._task: Any = None
+        self._logged: set[str] = set()
 
     @property
     def large(self) -> bool:
@@ -198,10 +210,8 @@ class RoundStages:
 
     def _pending_logs(self) -> list[tuple[str, float]]:
         # stages that finished before the round size was known (scoring) are logged late
-        logged = getattr(self, "_logged", set())
-        out = [(k, v) for k, v in self.seconds.items() if k not in logged]
-        logged.update(k for k, _ in out)
-        self._logged = logged
+        out = [(k, v) for k, v in self.seconds.items() if k not in self._logged]
+        self._logged.update(k for k, _ in out)
         return out
 
     def close(self) -> None:
@@ -274,7 +284,7 @@ class Oracle:
 
     # -- build ---------------------------------------------------------------
     def build_round(
-        self, source: DecisionSource, round_id: int, kind: str = "weekly", stages: RoundStages | None = None
+        self, source: DecisionSource, round_id: int, kind: RoundKind = "weekly", stages: RoundStages | None = None
     ) -> tuple[bool, batchfile.Batch | None]:
         """Score and store the round unless it is already built; returns (built_now, batch).
 
@@ -293,8 +303,9 @@ class Oracle:
                 stages.close()
 
     def _build_round(
-        self, source: DecisionSource, round_id: int, kind: str, stages: RoundStages
+        self, source: DecisionSource, round_id: int, kind: RoundKind, stages: RoundStages
     ) -> tuple[bool, batchfile.Batch | None]:
+        segment = store_segment(source.segment)
         try:
             existing = self.store.get_round(round_id)
         except NotFound:
@@ -313,9 +324,9 @@ class Oracle:
                 f"round {round_id} was started with model v{existing.model_version} / policy v{existing.policy_version}, "
                 f"but v{model_version} / v{policy_version} are active now: start a new round"
             )
-        self.store.create_round(round_id, source.segment, kind, model_version, policy_version)
+        self.store.create_round(round_id, segment, kind, model_version, policy_version)
         started = time.perf_counter()
-        week = len([r for r in self.store.rounds(segment=source.segment, kind="weekly") if r.round_id < round_id])
+        week = len([r for r in self.store.rounds(segment=segment, kind="weekly") if r.round_id < round_id])
         with stages.stage("scoring"):
             scored = source.decisions(round_id, week)
             cols = scored.columns
@@ -344,9 +355,7 @@ class Oracle:
         # SQLite does its B-tree work without the GIL. Joined before the crash point,
         # so a crash there finds the merchants stored exactly as before.
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="upsert-merchants") as pool:
-            upserted = pool.submit(
-                self.store.upsert_merchant_columns, source.segment, ids, keys, cols.industry, cols.region
-            )
+            upserted = pool.submit(self.store.upsert_merchant_columns, segment, ids, keys, cols.industry, cols.region)
             try:
                 with stages.stage("leaves"):
                     salts = pseudonyms.feature_salts(ids, round_id)
@@ -411,15 +420,17 @@ class Oracle:
         return True, batch
 
     # -- anchor --------------------------------------------------------------
-    def _find_anchor_tx(self, round_id: int) -> dict | None:
+    def _find_anchor_tx(self, round_id: int) -> EventData | None:
         """The BatchAnchored log of ``round_id`` on-chain, if any."""
-        logs = self.contracts.ledger.events.BatchAnchored.get_logs(
-            from_block=self.contracts.deployment.deployment_block, argument_filters={"round": round_id}
+        logs: list[EventData] = list(
+            self.contracts.ledger.events.BatchAnchored.get_logs(
+                from_block=self.contracts.deployment.deployment_block, argument_filters={"round": round_id}
+            )
         )
         return logs[0] if logs else None
 
     def _record_mined(self, round_id: int, tx_hash: bytes) -> None:
-        receipt = self.chain.w3.eth.get_transaction_receipt(tx_hash)
+        receipt = self.chain.w3.eth.get_transaction_receipt(HexBytes(tx_hash))
         self.store.record_anchor_mined(
             round_id, receipt["blockNumber"], bytes(receipt["blockHash"]), receipt["gasUsed"], tx_hash=tx_hash
         )
@@ -503,14 +514,14 @@ class Oracle:
     def _pending(self, tx_hash: bytes) -> bool:
         """True if the node knows the transaction (mined or waiting in its pool)."""
         try:
-            return self.chain.w3.eth.get_transaction(tx_hash) is not None
-        except Exception:  # web3 raises TransactionNotFound for unknown hashes
+            return self.chain.w3.eth.get_transaction(HexBytes(tx_hash)) is not None
+        except TransactionNotFound:  # what web3 raises for a hash the node does not know
             return False
 
     def _receipt(self, tx_hash: bytes) -> Any:
         """The transaction's receipt on the node's canonical chain, or None."""
         try:
-            return self.chain.w3.eth.get_transaction_receipt(tx_hash)
+            return self.chain.w3.eth.get_transaction_receipt(HexBytes(tx_hash))
         except TransactionNotFound:
             return None
 
@@ -533,7 +544,7 @@ class Oracle:
                 self.anchor_round(round_id)
                 continue
             tx_hash = anchor.tx_hash
-            receipt = with_retries("anchor receipt", lambda: self._receipt(tx_hash), log=self.log)
+            receipt = with_retries("anchor receipt", functools.partial(self._receipt, tx_hash), log=self.log)
             if receipt is None:
                 self.log(
                     f"round {round_id}: anchoring tx 0x{tx_hash.hex()} is no longer on the chain "
@@ -565,8 +576,8 @@ class Oracle:
             time.sleep(poll_seconds)
 
     # -- the whole round ---------------------------------------------------
-    def run_round(self, source: DecisionSource, round_id: int | None = None, kind: str = "weekly") -> RoundResult:
-        round_id = round_id if round_id is not None else self.resume_or_next(source.segment, kind)
+    def run_round(self, source: DecisionSource, round_id: int | None = None, kind: RoundKind = "weekly") -> RoundResult:
+        round_id = round_id if round_id is not None else self.resume_or_next(store_segment(source.segment), kind)
         with RoundStages(self.log, round_id) as stages:
             built_now, _ = self.build_round(source, round_id, kind, stages=stages)
             with stages.stage("anchor"):
@@ -589,7 +600,7 @@ class Oracle:
             anchored_now=anchored_now,
         )
 
-    def resume_or_next(self, segment: str, kind: str = "weekly") -> int:
+    def resume_or_next(self, segment: Segment, kind: RoundKind = "weekly") -> int:
         """An unfinished round of ``segment`` and ``kind`` if there is one, else a new round id."""
         unfinished = self.store.rounds(segment=segment, kind=kind, status=UNFINISHED_STATUSES)
         if unfinished:
@@ -603,7 +614,7 @@ class Oracle:
         Each merchant must be in the store (scored at least once): its kind on-chain
         follows its segment there.
         """
-        bound = []
+        bound: list[tuple[str, bytes, str]] = []
         identities = self.contracts.identities.functions
         for offset, merchant_id in enumerate(merchant_ids):
             account = dev_account(FIRST_DEV_MERCHANT_INDEX + offset)

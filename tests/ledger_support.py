@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import socket
 import subprocess
@@ -9,10 +10,21 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ledger.accounts import RoleAccounts
 from ledger.chain import Chain
+from ledger.documents import DirectoryDocuments
 from ledger.node import LocalNode
+
+if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
+
+    from ledger.config import Settings
+    from ledger.deployment import LedgerContracts
+    from ledger.store import Store
+    from oracle.service import Oracle, RoundResult
+    from sources.synthetic import ScoringSource
 
 
 def free_port() -> int:
@@ -32,7 +44,7 @@ def running_node(data_dir: Path) -> Iterator[LocalNode]:
         node.stop()
 
 
-def oracle_cli_environment(settings, **extra: str) -> dict[str, str]:  # type: ignore[no-untyped-def]
+def oracle_cli_environment(settings: Settings, **extra: str) -> dict[str, str]:
     """The environment that points a ``credit-ledger`` subprocess at a test ledger's settings."""
     return dict(
         os.environ,
@@ -45,7 +57,7 @@ def oracle_cli_environment(settings, **extra: str) -> dict[str, str]:  # type: i
     )
 
 
-def run_round_cli(settings, merchants: int, **extra: str) -> subprocess.CompletedProcess[str]:  # type: ignore[no-untyped-def]
+def run_round_cli(settings: Settings, merchants: int, **extra: str) -> subprocess.CompletedProcess[str]:
     """``credit-ledger oracle run-round`` as a real process against a test ledger (``extra``: more env)."""
     return subprocess.run(
         [sys.executable, "-m", "credit_ledger.cli", "oracle", "run-round", "--merchants", str(merchants)],
@@ -59,7 +71,14 @@ def run_round_cli(settings, merchants: int, **extra: str) -> subprocess.Complete
 class LedgerEnv:
     """A deployed ledger with anchored weekly rounds, on its own anvil node and SQLite store."""
 
-    def __init__(self, settings, contracts, oracle, source, rounds) -> None:  # type: ignore[no-untyped-def]
+    def __init__(
+        self,
+        settings: Settings,
+        contracts: LedgerContracts,
+        oracle: Oracle,
+        source: ScoringSource,
+        rounds: list[RoundResult],
+    ) -> None:
         self.settings = settings
         self.contracts = contracts
         self.oracle = oracle
@@ -68,7 +87,7 @@ class LedgerEnv:
         self.rounds = rounds
         self.bound: list[tuple[str, bytes, str]] = []
 
-    def merchant_account(self, i: int):  # type: ignore[no-untyped-def]
+    def merchant_account(self, i: int) -> LocalAccount:
         """The development account bound to the i-th demo merchant (i < 5)."""
         from ledger.accounts import FIRST_DEV_MERCHANT_INDEX, dev_account
 
@@ -79,6 +98,19 @@ class LedgerEnv:
 
     def merchant_id(self, i: int) -> str:
         return self.bound[i][0]
+
+
+@dataclasses.dataclass
+class LedgerCopy:
+    """A private copy of a :class:`LedgerEnv`'s home (store and documents) on the same node and contracts."""
+
+    settings: Settings
+    store: Store
+    contracts: LedgerContracts
+
+    @property
+    def documents(self) -> DirectoryDocuments:
+        return DirectoryDocuments(self.settings.documents_dir)
 
 
 def make_ledger_env(

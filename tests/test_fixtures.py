@@ -70,7 +70,9 @@ def test_find_binaries_needs_both_in_one_directory(tmp_path: Path) -> None:
     )
 
 
-def test_find_binaries_prefers_path_then_the_newest_debian_version(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_find_binaries_prefers_path_then_the_newest_debian_version(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     for version in ("9.6", "15", "13"):
         for tool in ("initdb", "pg_ctl"):
             _executable(tmp_path / "usr/lib/postgresql" / version / "bin" / tool)

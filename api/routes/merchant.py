@@ -120,9 +120,10 @@ def _own_decision(services: Services, me: MerchantPrincipal, round_id: int) -> D
 @router.get("/me", response_model=MerchantMe, summary="The signed-in merchant's on-chain identity")
 def me(me: MerchantPrincipal = Depends(require_merchant)) -> MerchantMe:
     record = me.record
-    return MerchantMe(
-        merchantKey=_hex(record.key) or "", account=record.account, kind=record.kind, status=record.status
-    )  # type: ignore[arg-type]
+    # kind and status are the chain enums' labels: validated into the schema's literals
+    return MerchantMe.model_validate(
+        {"merchantKey": _hex(record.key) or "", "account": record.account, "kind": record.kind, "status": record.status}
+    )
 
 
 @router.get(

@@ -18,7 +18,7 @@ import io
 import json
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any, Literal
 
@@ -115,7 +115,7 @@ def _filters(
         raise BadRequest(str(exc), code="invalid_parameter") from None
 
 
-def _csv_lines(events: Iterator[ChainEvent] | list[ChainEvent]) -> Iterator[str]:
+def _csv_lines(events: Iterable[ChainEvent]) -> Iterator[str]:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(CSV_COLUMNS)
@@ -149,19 +149,32 @@ class _Params:
         merchant_key: str | None = Query(None, description="0x-hex bytes32 merchant key"),
         sync: bool = Query(True, description="Catch the index up with the chain before answering"),
     ) -> None:
-        self.raw = dict(
-            contract=contract,
-            event=event,
-            from_block=from_block,
-            to_block=to_block,
-            from_time=from_time,
-            to_time=to_time,
-            round_id=round,
-            model_version=model_version,
-            policy_version=policy_version,
-            merchant_key=merchant_key,
-        )
+        self.contract = contract
+        self.event = event
+        self.from_block = from_block
+        self.to_block = to_block
+        self.from_time = from_time
+        self.to_time = to_time
+        self.round_id = round
+        self.model_version = model_version
+        self.policy_version = policy_version
+        self.merchant_key = merchant_key
         self.sync = sync
+
+    def filters(self, services: Services) -> EventFilter:
+        return _filters(
+            services,
+            contract=self.contract,
+            event=self.event,
+            from_block=self.from_block,
+            to_block=self.to_block,
+            from_time=self.from_time,
+            to_time=self.to_time,
+            round_id=self.round_id,
+            model_version=self.model_version,
+            policy_version=self.policy_version,
+            merchant_key=self.merchant_key,
+        )
 
 
 @router.get("/events", summary="Contract events, filtered and paginated (JSON or CSV)")
@@ -173,7 +186,7 @@ def events(
     services: Services = Depends(get_services),
 ) -> Any:
     """One page of events in chain order; follow ``next_cursor`` for the next page."""
-    filters = _filters(services, **params.raw)
+    filters = params.filters(services)
     synced, why = sync_index(services) if params.sync else (False, "not requested")
     try:
         page = query_events(services.store().engine, filters, limit=limit, cursor=cursor)
@@ -201,7 +214,7 @@ def export_events(
     services: Services = Depends(get_services),
 ) -> StreamingResponse:
     """All matching events, no pagination: for a regulator's own analysis."""
-    filters = _filters(services, **params.raw)
+    filters = params.filters(services)
     synced, _ = sync_index(services) if params.sync else (False, None)
     engine = services.store().engine
     headers = {"X-Index-Synced": str(synced).lower(), "Content-Disposition": f"attachment; filename=events.{format}"}

@@ -20,5 +20,5 @@ def test_sign_in_as_demo_merchant_then_read_history(client: Any, ledger_env: Any
 
 
 def test_sign_in_with_an_unbound_key_is_refused(client: Any) -> None:
-    with pytest.raises(SignInError, match="401|403"):
+    with pytest.raises(SignInError, match=r"401|403"):
         sign_in(client, dev_account(19))

@@ -91,12 +91,6 @@ def test_growth_language_and_week(client: Any, auth_header: Any, ledger_env: Any
     assert _get(client, headers, lang="fr").status_code == 422
 
 
-def test_cli_default_week_is_the_latest_weekly_round(ledger_env: Any) -> None:
-    from credit_ledger.growth_cmd import latest_week
-
-    assert latest_week(ledger_env.settings) == len(ledger_env.rounds) - 1
-
-
 def test_growth_reads_the_stored_round_and_never_regenerates_it(
     client: Any, auth_header: Any, ledger_env: Any, expected: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -130,7 +124,7 @@ def test_growth_without_a_stored_export_is_a_clear_404(
 
 
 def test_cli_report_reads_the_stored_round(ledger_env: Any, expected: Any) -> None:
-    """``credit-ledger growth report`` without --data shows the same report the route serves."""
+    """``credit-ledger growth report`` without --data shows the report the route serves, of the latest week."""
     import subprocess
     import sys
 

@@ -7,30 +7,18 @@ node is an independent ledger for the replay; the session ``ledger_env`` stays c
 
 from __future__ import annotations
 
-import dataclasses
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from ledger_support import LedgerCopy, LedgerEnv
 
-from ledger.documents import DirectoryDocuments
 from ledger.store import Store
 
 
-@dataclasses.dataclass
-class LedgerCopy:
-    settings: object
-    store: Store
-    contracts: object
-
-    @property
-    def documents(self) -> DirectoryDocuments:
-        return DirectoryDocuments(self.settings.documents_dir)  # type: ignore[attr-defined]
-
-
 @pytest.fixture
-def ledger_copy(ledger_env, tmp_path: Path) -> Iterator[LedgerCopy]:  # type: ignore[no-untyped-def]
+def ledger_copy(ledger_env: LedgerEnv, tmp_path: Path) -> Iterator[LedgerCopy]:
     """The session ledger's home copied to ``tmp_path``; tamper with it freely."""
     src = ledger_env.settings.home
     home = tmp_path / "home"

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 
 import sqlalchemy as sa
+from ledger_support import LedgerCopy, LedgerEnv
 from typer.testing import CliRunner
 
 from credit_ledger.audit_cmd import audit_app
@@ -15,7 +17,7 @@ from ledger.store.schema import decisions
 runner = CliRunner()
 
 
-def _env(copy, ledger_env) -> dict[str, str]:  # type: ignore[no-untyped-def]
+def _env(copy: LedgerCopy, ledger_env: LedgerEnv) -> dict[str, str]:
     return {
         "CREDIT_LEDGER_HOME": str(copy.settings.home),
         "CREDIT_LEDGER_RPC_URL": ledger_env.settings.rpc_url,
@@ -24,7 +26,9 @@ def _env(copy, ledger_env) -> dict[str, str]:  # type: ignore[no-untyped-def]
     }
 
 
-def test_replay_cli_passes_writes_json_and_records(ledger_env, ledger_copy, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_replay_cli_passes_writes_json_and_records(
+    ledger_env: LedgerEnv, ledger_copy: LedgerCopy, tmp_path: Path
+) -> None:
     out = tmp_path / "report.json"
     ledger = ledger_env.contracts.ledger.functions
     before = ledger.auditCount().call()
@@ -34,13 +38,13 @@ def test_replay_cli_passes_writes_json_and_records(ledger_env, ledger_copy, tmp_
     data = out.read_bytes()
     assert json.loads(data)["ok"] is True
     assert ledger.auditCount().call() == before + 1
-    auditor, lo, hi, _at, report_hash, uri = ledger.audit(before).call()
+    _auditor, lo, hi, _at, report_hash, uri = ledger.audit(before).call()
     assert (lo, hi) == (ledger_env.rounds[0].round_id, ledger_env.rounds[-1].round_id)
     assert bytes(report_hash) == hashlib.sha256(data).digest() and uri == f"sha256:{hashlib.sha256(data).hexdigest()}"
     assert (ledger_copy.settings.documents_dir / hashlib.sha256(data).hexdigest()).read_bytes() == data
 
 
-def test_replay_cli_fails_on_discrepancy(ledger_env, ledger_copy) -> None:  # type: ignore[no-untyped-def]
+def test_replay_cli_fails_on_discrepancy(ledger_env: LedgerEnv, ledger_copy: LedgerCopy) -> None:
     r = ledger_env.rounds[1].round_id
     with ledger_copy.store.engine.begin() as conn:
         conn.execute(
@@ -54,13 +58,13 @@ def test_replay_cli_fails_on_discrepancy(ledger_env, ledger_copy) -> None:  # ty
     assert failed[0]["discrepancies"][0]["field"] == "limit_cny" and failed[0]["discrepancies"][0]["found"] == 999_000
 
 
-def test_replay_cli_cannot_run_without_a_node(ledger_copy, ledger_env) -> None:  # type: ignore[no-untyped-def]
+def test_replay_cli_cannot_run_without_a_node(ledger_copy: LedgerCopy, ledger_env: LedgerEnv) -> None:
     env = {**_env(ledger_copy, ledger_env), "CREDIT_LEDGER_RPC_URL": "http://127.0.0.1:9"}
     result = runner.invoke(audit_app, ["replay"], env=env)
     assert result.exit_code == 2 and "no JSON-RPC node" in result.output
 
 
-def test_events_cli_sync_and_query(ledger_env, ledger_copy) -> None:  # type: ignore[no-untyped-def]
+def test_events_cli_sync_and_query(ledger_env: LedgerEnv, ledger_copy: LedgerCopy) -> None:
     env = _env(ledger_copy, ledger_env)
     synced = runner.invoke(events_app, ["sync"], env=env)
     assert synced.exit_code == 0, synced.output

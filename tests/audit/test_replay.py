@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import sqlalchemy as sa
+from ledger_support import LedgerCopy, LedgerEnv
 
 from audit.replay import replay
 from audit.report import AuditReport
@@ -15,7 +16,7 @@ def _only_failures(report: AuditReport) -> set[str]:
     return set(report.failed_checks())
 
 
-def test_clean_replay_passes(ledger_env, ledger_copy) -> None:  # type: ignore[no-untyped-def]
+def test_clean_replay_passes(ledger_env: LedgerEnv, ledger_copy: LedgerCopy) -> None:
     report = replay(ledger_copy.contracts, ledger_copy.documents, ledger_copy.store)
     assert report.ok, report.to_json()
     rounds = [r.round_id for r in ledger_env.rounds]
@@ -37,7 +38,7 @@ def test_clean_replay_passes(ledger_env, ledger_copy) -> None:  # type: ignore[n
     assert len(report.report_hash()) == 32
 
 
-def test_tampered_store_leaf_is_named(ledger_env, ledger_copy) -> None:  # type: ignore[no-untyped-def]
+def test_tampered_store_leaf_is_named(ledger_env: LedgerEnv, ledger_copy: LedgerCopy) -> None:
     r = ledger_env.rounds[0].round_id
     victim = next(iter(ledger_copy.store.decisions_in_round(r)))
     with ledger_copy.store.engine.begin() as conn:
@@ -56,7 +57,7 @@ def test_tampered_store_leaf_is_named(ledger_env, ledger_copy) -> None:  # type:
     assert d.file and d.file.endswith(ledger_env.rounds[0].batch_hash.hex())
 
 
-def test_tampered_batch_file_is_named(ledger_env, ledger_copy) -> None:  # type: ignore[no-untyped-def]
+def test_tampered_batch_file_is_named(ledger_env: LedgerEnv, ledger_copy: LedgerCopy) -> None:
     result = ledger_env.rounds[1]
     path = ledger_copy.settings.documents_dir / result.batch_hash.hex()
     doc = json.loads(path.read_bytes())
@@ -73,7 +74,7 @@ def test_tampered_batch_file_is_named(ledger_env, ledger_copy) -> None:  # type:
     assert report.checks["rescore"].checked == sum(r.decisions for r in ledger_env.rounds)
 
 
-def test_tampered_input_is_named(ledger_env, ledger_copy) -> None:  # type: ignore[no-untyped-def]
+def test_tampered_input_is_named(ledger_env: LedgerEnv, ledger_copy: LedgerCopy) -> None:
     r = ledger_env.rounds[1].round_id
     victim = list(ledger_copy.store.decisions_in_round(r))[5]
     assert victim.feature_bytes is not None
@@ -93,7 +94,7 @@ def test_tampered_input_is_named(ledger_env, ledger_copy) -> None:  # type: igno
     assert d.expected == "0x" + victim.feature_commitment.hex()
 
 
-def test_tampered_policy_document_is_named(ledger_env, ledger_copy) -> None:  # type: ignore[no-untyped-def]
+def test_tampered_policy_document_is_named(ledger_env: LedgerEnv, ledger_copy: LedgerCopy) -> None:
     contracts = ledger_copy.contracts
     version = ledger_env.rounds[0]  # any round: all use the active policy
     stored = ledger_copy.store.get_round(version.round_id)

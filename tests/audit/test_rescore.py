@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import numpy as np
+from ledger_support import LedgerEnv
 
 from audit.replay import AnchorRecord, _check_hash_chains, _RoundState
 from audit.report import AuditReport
@@ -13,7 +14,7 @@ from ledger.leaf import ZERO_HASH, DecisionLeaf
 from scoring import rescore_feature_bytes
 
 
-def test_rescore_rows_matches_rescore_feature_bytes(ledger_env) -> None:  # type: ignore[no-untyped-def]
+def test_rescore_rows_matches_rescore_feature_bytes(ledger_env: LedgerEnv) -> None:
     source = ledger_env.source
     r = ledger_env.rounds[0].round_id
     rows = list(ledger_env.store.decisions_in_round(r))

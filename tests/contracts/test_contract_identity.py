@@ -102,7 +102,7 @@ def test_rotate_by_merchant(env: Env) -> None:
 def test_rotate_by_registrar_and_errors(env: Env) -> None:
     f = env.identities.functions
     key, merchant = env.register_merchant()
-    other_key, other = env.register_merchant()
+    _other_key, other = env.register_merchant()
     expect_revert(env.chain, f.rotateAccount(key, ZERO_ADDRESS), env.registrar, "ZeroAddress")
     expect_revert(env.chain, f.rotateAccount(key, other.address), env.registrar, "AccountAlreadyBound", other.address)
     expect_revert(env.chain, f.rotateAccount(key, merchant.address), merchant, "AccountAlreadyBound", merchant.address)

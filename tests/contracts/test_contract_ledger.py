@@ -218,7 +218,7 @@ def test_dispute_errors(env: Env) -> None:
     key, merchant = env.register_merchant()
     leaf, proof = env.anchored_leaf(key)
     # not the bound account: a stranger, another merchant, the registrar
-    other_key, other = env.register_merchant()
+    _other_key, other = env.register_merchant()
     for sender in (env.stranger, other, env.registrar, env.admin):
         expect_revert(
             env.chain, f.fileDispute(leaf_tuple(leaf), proof, "x"), sender, "NotMerchantAccount", sender.address, key

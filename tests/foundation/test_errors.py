@@ -23,6 +23,7 @@ import pkgutil
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -193,7 +194,9 @@ def _probe_app(error: Exception) -> TestClient:
         (lambda: __import__("oracle.service").service.RootConflict("roots differ"), 500, "root_conflict"),
     ],
 )
-def test_api_maps_project_errors_to_json_with_hint(make, status: int, code: str) -> None:  # type: ignore[no-untyped-def]
+def test_api_maps_project_errors_to_json_with_hint(
+    make: Callable[[], CreditLedgerError], status: int, code: str
+) -> None:
     error = make()
     response = _probe_app(error).get("/boom")
     assert response.status_code == status

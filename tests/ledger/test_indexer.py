@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 import sqlalchemy as sa
+from ledger_support import LedgerEnv
+from web3.types import FilterParams, LogReceipt
 
 from ledger.indexer import (
     ChainReorganised,
@@ -19,9 +21,10 @@ from ledger.indexer import (
     read_events,
     retrying,
 )
+from ledger.store import Store
 
 
-def test_sync_indexes_every_event_once(ledger_env, fresh_store) -> None:  # type: ignore[no-untyped-def]
+def test_sync_indexes_every_event_once(ledger_env: LedgerEnv, fresh_store: Store) -> None:
     contracts = ledger_env.contracts
     head = contracts.chain.w3.eth.block_number
     expected = list(read_events(contracts, to_block=head, with_times=False))
@@ -41,7 +44,7 @@ def test_sync_indexes_every_event_once(ledger_env, fresh_store) -> None:  # type
     assert sum(count_events(fresh_store.engine).values()) == len(expected)
 
 
-def test_sync_resumes_where_it_stopped(ledger_env, fresh_store) -> None:  # type: ignore[no-untyped-def]
+def test_sync_resumes_where_it_stopped(ledger_env: LedgerEnv, fresh_store: Store) -> None:
     contracts = ledger_env.contracts
     head = contracts.chain.w3.eth.block_number
     start = contracts.deployment.deployment_block
@@ -53,7 +56,7 @@ def test_sync_resumes_where_it_stopped(ledger_env, fresh_store) -> None:  # type
     assert part.events_inserted + rest.events_inserted == total
 
 
-def test_queries_filter_and_paginate(ledger_env, fresh_store) -> None:  # type: ignore[no-untyped-def]
+def test_queries_filter_and_paginate(ledger_env: LedgerEnv, fresh_store: Store) -> None:
     contracts = ledger_env.contracts
     Indexer(fresh_store.engine, contracts).sync()
     engine = fresh_store.engine
@@ -93,7 +96,7 @@ def test_query_rejects_bad_input() -> None:
     assert decode_cursor(encode_cursor(12, 3)) == (12, 3)
 
 
-def test_reset_chain_is_detected_and_repaired(ledger_env, fresh_store) -> None:  # type: ignore[no-untyped-def]
+def test_reset_chain_is_detected_and_repaired(ledger_env: LedgerEnv, fresh_store: Store) -> None:
     indexer = Indexer(fresh_store.engine, ledger_env.contracts)
     indexer.sync()
     total = sum(count_events(fresh_store.engine).values())
@@ -124,7 +127,9 @@ def test_retrying_survives_a_restart_and_reports_a_dead_node() -> None:
         retrying(dead, "eth_blockNumber", retries=2, sleep=lambda _s: None)
 
 
-def test_sync_survives_a_node_restart(ledger_env, fresh_store, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_sync_survives_a_node_restart(
+    ledger_env: LedgerEnv, fresh_store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The node drops two eth_getLogs calls mid-sync (as during a restart); the sync still completes."""
     import ledger.indexer as indexer_module
 
@@ -132,7 +137,7 @@ def test_sync_survives_a_node_restart(ledger_env, fresh_store, monkeypatch) -> N
     real = w3.eth.get_logs
     failures = {"left": 2}
 
-    def get_logs(params):  # type: ignore[no-untyped-def]
+    def get_logs(params: FilterParams) -> list[LogReceipt]:
         if failures["left"]:
             failures["left"] -= 1
             raise ConnectionError("node restarting")

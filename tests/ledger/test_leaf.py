@@ -277,17 +277,17 @@ def test_from_values_rejects_malformed(index: int, bad: Any, field: str) -> None
 
 @pytest.mark.parametrize("values", [None, "x", [], ["0x" + "11" * 32] * 9, [0] * 11])
 def test_from_values_rejects_wrong_shape(values: Any) -> None:
-    with pytest.raises(LeafError, match="^values"):
+    with pytest.raises(LeafError, match=r"^values"):
         DecisionLeaf.from_values(values)
 
 
 def test_from_dict_rejects_missing_and_unknown_fields() -> None:
     data = DecisionLeaf(**sample_kwargs()).to_dict()
     missing = {k: v for k, v in data.items() if k != "score"}
-    with pytest.raises(LeafError, match="^score: missing"):
+    with pytest.raises(LeafError, match=r"^score: missing"):
         DecisionLeaf.from_dict(missing)
-    with pytest.raises(LeafError, match="^merchant_id: unknown"):
+    with pytest.raises(LeafError, match=r"^merchant_id: unknown"):
         DecisionLeaf.from_dict(data | {"merchant_id": "real-name"})
-    with pytest.raises(LeafError, match="^score"):
+    with pytest.raises(LeafError, match=r"^score"):
         DecisionLeaf.from_dict(data | {"score": "70000"})
     assert DecisionLeaf.from_dict(data | {"score": "712"}) == DecisionLeaf(**sample_kwargs())

@@ -275,7 +275,7 @@ def test_load_names_a_tampered_leaf_node(good_dump: dict[str, Any]) -> None:
     bad = copy.deepcopy(good_dump)
     pos = bad["values"][6]["treeIndex"]
     bad["tree"][pos] = "0x" + "cd" * 32
-    with pytest.raises(MerkleError, match=r"^values\[6\]: leaf hash .* tree\[%d\]" % pos):
+    with pytest.raises(MerkleError, match=rf"^values\[6\]: leaf hash .* tree\[{pos}\]"):
         load(bad)
 
 
@@ -322,7 +322,7 @@ def test_load_rejects_malformed_dumps(good_dump: dict[str, Any], mutate: Any, me
 
 
 def test_load_rejects_non_mapping() -> None:
-    with pytest.raises(MerkleError, match="^dump"):
+    with pytest.raises(MerkleError, match=r"^dump"):
         load([])  # type: ignore[arg-type]
 
 

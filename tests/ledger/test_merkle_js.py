@@ -60,8 +60,9 @@ def build_cases() -> list[list[DecisionLeaf]]:
 
 def run_node(payload: dict[str, Any]) -> list[dict[str, Any]]:
     assert OZ_PACKAGE.exists(), f"{OZ_PACKAGE} missing: run `npm ci` in {REPO_ROOT}"
+    assert NODE is not None, "node (Node.js) is not on PATH"
     proc = subprocess.run(
-        [NODE, str(HELPER), str(REPO_ROOT)],  # type: ignore[list-item]
+        [NODE, str(HELPER), str(REPO_ROOT)],
         input=json.dumps(payload),
         capture_output=True,
         text=True,

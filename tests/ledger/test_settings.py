@@ -179,7 +179,7 @@ def test_direct_construction_takes_keywords_over_the_environment(
     with pytest.raises(ConfigError, match="CREDIT_LEDGER_NODE_PORT='x' is not an integer"):
         Settings(home=tmp_path, node_port="x")
     with pytest.raises(ValidationError, match="frozen"):
-        settings.home = tmp_path  # type: ignore[misc]
+        settings.home = tmp_path
 
 
 def test_python_field_names_are_not_variables(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

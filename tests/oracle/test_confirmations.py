@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from ledger_support import LedgerEnv, make_ledger_env, run_round_cli, running_node
+from web3.types import RPCEndpoint
 
 from ledger.node import LocalNode
 from ledger.roles import Role
-from ledger.store import AnchorConflict, AnchorRow, Store
+from ledger.store import AnchorConflict, AnchorRow, NotFound, Store
 from oracle.service import Oracle, RoundResult
 
 MERCHANTS = 120
@@ -39,7 +40,7 @@ def confirm_env(confirm_node: LocalNode, tmp_path_factory: pytest.TempPathFactor
 
 
 def rpc(env: LedgerEnv, method: str, *params: object) -> object:
-    response = env.contracts.chain.w3.provider.make_request(method, list(params))  # type: ignore[arg-type]
+    response = env.contracts.chain.w3.provider.make_request(RPCEndpoint(method), list(params))
     assert "error" not in response, response
     return response.get("result")
 
@@ -94,7 +95,7 @@ class RoundInThread:
     def _run(self) -> None:
         try:
             self.outcome["result"] = self.oracle.run_round(self.env.source, round_id=self.round_id)
-        except BaseException as exc:  # surfaced by finish()
+        except BaseException as exc:  # noqa: BLE001 - whatever ends the thread is surfaced by finish()
             self.outcome["error"] = exc
 
     def first_anchor(self) -> AnchorRow:
@@ -113,7 +114,7 @@ class RoundInThread:
         return result
 
 
-def wait_for(predicate, what: str, timeout: float = 120.0) -> None:  # type: ignore[no-untyped-def]
+def wait_for(predicate: Callable[[], bool], what: str, timeout: float = 120.0) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
@@ -208,5 +209,5 @@ def test_a_confirmed_anchor_refuses_a_reorg_record(confirm_env: LedgerEnv) -> No
 def _anchor_status(oracle: Oracle, round_id: int) -> str | None:
     try:
         return oracle.store.get_anchor(round_id).status
-    except Exception:
+    except NotFound:  # not sent yet
         return None

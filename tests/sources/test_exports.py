@@ -8,16 +8,16 @@ import pandas as pd
 import pytest
 
 from scoring import build_features, validate
-from scoring.synth import generate_merchants
+from scoring.synth import PlatformData, generate_merchants
 from sources.exports import INDEX_NAME, ExportArchive, ExportError, export_hash_of
 
 
 @pytest.fixture(scope="module")
-def data():  # type: ignore[no-untyped-def]
+def data() -> PlatformData:
     return generate_merchants(40, seed=5)
 
 
-def test_round_trip_and_idempotent(tmp_path: Path, data) -> None:  # type: ignore[no-untyped-def]
+def test_round_trip_and_idempotent(tmp_path: Path, data: PlatformData) -> None:
     archive = ExportArchive(tmp_path / "exports")
     first = archive.put(data)
     assert archive.put(data) == first  # same bytes, same hash, written once
@@ -36,24 +36,24 @@ def test_round_trip_and_idempotent(tmp_path: Path, data) -> None:  # type: ignor
     assert [p.name for p in (tmp_path / "exports").iterdir()] == [first.hex()]  # no staging left behind
 
 
-def test_the_archived_export_gives_the_same_features(tmp_path: Path, data) -> None:  # type: ignore[no-untyped-def]
+def test_the_archived_export_gives_the_same_features(tmp_path: Path, data: PlatformData) -> None:
     back = ExportArchive(tmp_path / "exports").get(ExportArchive(tmp_path / "exports").put(data))
     pd.testing.assert_frame_equal(build_features(back, validate(back)), build_features(data, validate(data)))
 
 
-def test_hash_is_recomputable_from_the_files(tmp_path: Path, data) -> None:  # type: ignore[no-untyped-def]
+def test_hash_is_recomputable_from_the_files(tmp_path: Path, data: PlatformData) -> None:
     written = data.write(tmp_path / "export")
     archive = ExportArchive(tmp_path / "exports")
     assert archive.put_directory(written) == export_hash_of(written) == archive.put(data)
 
 
-def test_another_week_has_another_hash(tmp_path: Path, data) -> None:  # type: ignore[no-untyped-def]
+def test_another_week_has_another_hash(tmp_path: Path, data: PlatformData) -> None:
     archive = ExportArchive(tmp_path / "exports")
     assert archive.put(data) != archive.put(generate_merchants(40, seed=5, round_offset=1))
 
 
 @pytest.mark.parametrize("victim", ["daily.parquet", "manifest.json", INDEX_NAME])
-def test_a_changed_byte_is_refused(tmp_path: Path, data, victim: str) -> None:  # type: ignore[no-untyped-def]
+def test_a_changed_byte_is_refused(tmp_path: Path, data: PlatformData, victim: str) -> None:
     archive = ExportArchive(tmp_path / "exports")
     digest = archive.put(data)
     path = archive.path_for(digest) / victim
@@ -64,7 +64,7 @@ def test_a_changed_byte_is_refused(tmp_path: Path, data, victim: str) -> None:  
         archive.get(digest)
 
 
-def test_missing_or_extra_files_are_refused(tmp_path: Path, data) -> None:  # type: ignore[no-untyped-def]
+def test_missing_or_extra_files_are_refused(tmp_path: Path, data: PlatformData) -> None:
     archive = ExportArchive(tmp_path / "exports")
     digest = archive.put(data)
     (archive.path_for(digest) / "extra.parquet").write_bytes(b"x")

@@ -10,6 +10,7 @@ Screenshots of the main views go to ``reports/screenshots/`` (gitignored).
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 import time
@@ -66,22 +67,21 @@ def base_url(env: LedgerEnv) -> Iterator[str]:
     from api.app import create_app
     from api.deps import ApiConfig
 
-    with pytest.MonkeyPatch.context() as mp:
-        port = free_port()
-        server = uvicorn.Server(
-            uvicorn.Config(
-                create_app(env.settings, ApiConfig()), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
-            )
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(env.settings, ApiConfig()), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
         )
-        thread = threading.Thread(target=server.run, name="dashboard-uvicorn", daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 20
-        while not server.started:
-            assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-            time.sleep(0.05)
-        yield f"http://127.0.0.1:{port}"
-        server.should_exit = True
-        thread.join(timeout=10)
+    )
+    thread = threading.Thread(target=server.run, name="dashboard-uvicorn", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
 
 
 @pytest.fixture(scope="module")
@@ -286,7 +286,7 @@ def test_dashboard_browser_wallet_sign_in_and_growth_failure(browser: Any, base_
     ctx.add_init_script(
         """
         (() => {
-          const address = %r, key = %r;
+          const address = __ADDRESS__, key = __KEY__;
           window.__walletCalls = [];
           window.ethereum = {
             isFakeWallet: true,
@@ -301,8 +301,9 @@ def test_dashboard_browser_wallet_sign_in_and_growth_failure(browser: Any, base_
             },
           };
         })();
-        """
-        % (account.address, "0x" + bytes(account.key).hex())
+        """.replace("__ADDRESS__", json.dumps(account.address)).replace(
+            "__KEY__", json.dumps("0x" + bytes(account.key).hex())
+        )
     )
     page.route(
         "**/merchant/growth*",

@@ -5,11 +5,19 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+from collections.abc import Callable
+from typing import Any
 
+from fastapi.testclient import TestClient
+from ledger_support import LedgerEnv
+
+from ledger.accounts import RoleAccounts
 from ledger.roles import Role
 
 
-def test_routes_require_the_role(client, headers, roles, ledger_env) -> None:  # type: ignore[no-untyped-def]
+def test_routes_require_the_role(
+    client: TestClient, headers: Callable[[Any], dict[str, str]], roles: RoleAccounts, ledger_env: LedgerEnv
+) -> None:
     assert client.get("/regulator/events").status_code == 401
     response = client.get("/regulator/events", headers=headers(roles[Role.AUDITOR]))
     assert response.status_code == 403 and response.json()["error"]["code"] == "missing_role"
@@ -18,7 +26,9 @@ def test_routes_require_the_role(client, headers, roles, ledger_env) -> None:  #
     assert client.get("/regulator/timeline", headers=headers(merchant)).status_code == 403
 
 
-def test_events_filters_pagination_and_csv(client, headers, roles, ledger_env) -> None:  # type: ignore[no-untyped-def]
+def test_events_filters_pagination_and_csv(
+    client: TestClient, headers: Callable[[Any], dict[str, str]], roles: RoleAccounts, ledger_env: LedgerEnv
+) -> None:
     h = headers(roles[Role.REGULATOR])
     body = client.get("/regulator/events", params={"event": "BatchAnchored"}, headers=h).json()
     assert body["synced"] is True
@@ -52,7 +62,9 @@ def test_events_filters_pagination_and_csv(client, headers, roles, ledger_env) -
     assert len(as_json) == len(ledger_env.rounds)
 
 
-def test_bad_parameters_are_4xx_json(client, headers, roles) -> None:  # type: ignore[no-untyped-def]
+def test_bad_parameters_are_4xx_json(
+    client: TestClient, headers: Callable[[Any], dict[str, str]], roles: RoleAccounts
+) -> None:
     h = headers(roles[Role.REGULATOR])
     cases = [
         ("/regulator/events", {"merchant_key": "0x1234"}, 400),
@@ -75,7 +87,9 @@ def test_bad_parameters_are_4xx_json(client, headers, roles) -> None:  # type: i
         assert set(response.json()["error"]) == {"code", "message"}
 
 
-def test_aggregates_and_timeline(client, headers, roles, ledger_env) -> None:  # type: ignore[no-untyped-def]
+def test_aggregates_and_timeline(
+    client: TestClient, headers: Callable[[Any], dict[str, str]], roles: RoleAccounts, ledger_env: LedgerEnv
+) -> None:
     h = headers(roles[Role.REGULATOR])
     by_round = client.get("/regulator/aggregates/approvals", headers=h).json()["rows"]
     assert [r["round"] for r in by_round] == [r.round_id for r in ledger_env.rounds]
@@ -99,7 +113,9 @@ def test_aggregates_and_timeline(client, headers, roles, ledger_env) -> None:  #
     assert all(t["segment"] == "merchant" for t in timeline)
 
 
-def test_auditor_replay_and_documents(client, headers, roles, ledger_env) -> None:  # type: ignore[no-untyped-def]
+def test_auditor_replay_and_documents(
+    client: TestClient, headers: Callable[[Any], dict[str, str]], roles: RoleAccounts, ledger_env: LedgerEnv
+) -> None:
     h = headers(roles[Role.AUDITOR])
     response = client.post("/auditor/replays", headers=h)
     assert response.status_code == 200, response.text

@@ -125,7 +125,7 @@ def ganache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 break
             except NodeError:
                 if time.monotonic() > deadline:
-                    raise RuntimeError(f"ganache did not answer at {url}: {log_path.read_text()[-2000:]}")
+                    raise RuntimeError(f"ganache did not answer at {url}: {log_path.read_text()[-2000:]}") from None
                 time.sleep(0.2)
         yield url
     finally:

@@ -88,7 +88,8 @@ def _assert_survived(node: LocalNode, accounts: RoleAccounts, book: AddressBook,
     chain = Chain.connect(node.url, expected_chain_id=node.chain_id)
     contracts, reused = deploy(chain, accounts, book, policy_delay_seconds=POLICY_DELAY)
     assert reused is True
-    assert contracts.deployment.addresses == book.get(node.chain_id).addresses  # type: ignore[union-attr]
+    recorded = book.get(node.chain_id)
+    assert recorded is not None and contracts.deployment.addresses == recorded.addresses
     assert contracts.ledger.functions.isAnchored(round_).call() is True
     assert bytes(contracts.ledger.functions.batch(round_).call()[0]) == root
     assert contracts.ledger.functions.roundCount().call() == 1
@@ -107,7 +108,8 @@ def test_state_survives_graceful_restart(node: LocalNode, tmp_path: Path) -> Non
     assert node.state_file.is_file() and node.state_file.stat().st_size > 0
 
     node.start()
-    assert node.status().block_number >= block  # type: ignore[operator]
+    restarted = node.status().block_number
+    assert restarted is not None and restarted >= block
     _assert_survived(node, accounts, book, 11, root)
 
 

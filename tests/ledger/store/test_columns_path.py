@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
-from ledger.store import DECISION_COLUMN_NAMES, InvalidData, MerchantConflict, MerchantRow, Store
+from ledger.store import DECISION_COLUMN_NAMES, DecisionRow, InvalidData, MerchantConflict, MerchantRow, Store
 
 
-def _columns(rows) -> dict:  # type: ignore[no-untyped-def]
+def _columns(rows: Iterable[DecisionRow]) -> dict[str, list[object]]:
     """DecisionRows as the column mapping save_built_round_columns takes."""
     skip = {"round_id", "leaf_index", "model_version", "policy_version"}
-    out: dict[str, list] = {name: [] for name in DECISION_COLUMN_NAMES if name not in skip}
+    out: dict[str, list[object]] = {name: [] for name in DECISION_COLUMN_NAMES if name not in skip}
     for d in rows:
         for name in out:
             if name.startswith("reason"):
@@ -22,9 +25,9 @@ def _columns(rows) -> dict:  # type: ignore[no-untyped-def]
     return out
 
 
-def test_columns_save_equals_row_save(store_url, built_round) -> None:  # type: ignore[no-untyped-def]
+def test_columns_save_equals_row_save(store_url: sa.URL, built_round: Callable[..., Any]) -> None:
     ids = [f"m{i}" for i in range(25)]
-    a, b = Store.open(store_url), None
+    a = Store.open(store_url)
     try:
         a.create_round(1, "merchant", "weekly", 1, 1)
         built = built_round(1, ids)
@@ -38,7 +41,7 @@ def test_columns_save_equals_row_save(store_url, built_round) -> None:  # type: 
         a.close()
 
 
-def test_columns_save_checks(store: Store, built_round) -> None:  # type: ignore[no-untyped-def]
+def test_columns_save_checks(store: Store, built_round: Callable[..., Any]) -> None:
     store.create_round(1, "merchant", "weekly", 1, 1)
     built = built_round(1, [f"m{i}" for i in range(9)])
     good = _columns(built.rows)
@@ -62,7 +65,7 @@ def test_columns_save_checks(store: Store, built_round) -> None:  # type: ignore
     assert store.save_built_round_columns(1, good, built.nodes, built.root, built.batch_hash, "/b")
 
 
-def test_upsert_columns_skips_unchanged_and_updates_changed(store: Store, keyof) -> None:  # type: ignore[no-untyped-def]
+def test_upsert_columns_skips_unchanged_and_updates_changed(store: Store, keyof: Callable[[str], bytes]) -> None:
     ids = [f"m{i}" for i in range(30)]
     keys = [keyof(m) for m in ids]
     assert store.upsert_merchant_columns("merchant", ids, keys, ["shop"] * 30, ["east"] * 30) == 30
@@ -85,7 +88,9 @@ def test_upsert_columns_skips_unchanged_and_updates_changed(store: Store, keyof)
     assert "new" not in {m.merchant_id for m in store.merchants()}
 
 
-def test_upsert_columns_large_batch_scans(store: Store, keyof, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_upsert_columns_large_batch_scans(
+    store: Store, keyof: Callable[[str], bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
     import ledger.store.bulk as store_module
 
     monkeypatch.setattr(store_module, "MERCHANT_SCAN_MIN", 10)
@@ -100,7 +105,9 @@ def test_upsert_columns_large_batch_scans(store: Store, keyof, monkeypatch) -> N
         store.upsert_merchant_columns("merchant", ids, keys[::-1], [None] * 40, [None] * 40)
 
 
-def test_upsert_columns_above_the_scan_threshold_keeps_the_row_checks(store: Store, keyof, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_upsert_columns_above_the_scan_threshold_keeps_the_row_checks(
+    store: Store, keyof: Callable[[str], bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Above the scan threshold (one scan of the table, not probes): unchanged merchants
     are left alone, new and changed ones written, a conflict refused with nothing written."""
     import ledger.store.bulk as store_module

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -16,7 +19,7 @@ MERCHANTS = [f"m{i}" for i in range(12)]
 histories = st.lists(st.lists(st.sampled_from(MERCHANTS), min_size=1, max_size=12, unique=True), min_size=1, max_size=7)
 
 
-def expected_heads(store: Store, keyof, before: int) -> dict[bytes, bytes]:  # type: ignore[no-untyped-def]
+def expected_heads(store: Store, keyof: Callable[[str], bytes], before: int) -> dict[bytes, bytes]:
     """The definition, straight from every stored decision: newest round below ``before`` per merchant."""
     newest: dict[bytes, tuple[int, bytes]] = {}
     for name in MERCHANTS:
@@ -33,7 +36,15 @@ def expected_heads(store: Store, keyof, before: int) -> dict[bytes, bytes]:  # t
     data=st.data(),
 )
 @pytest.mark.parametrize("scan_min", [1, 10**9], ids=["scan", "probe"])
-def test_heads_lookup_matches_the_definition(store: Store, built_round, keyof, scan_min, history, asked, data) -> None:  # type: ignore[no-untyped-def]
+def test_heads_lookup_matches_the_definition(
+    store: Store,
+    built_round: Callable[..., Any],
+    keyof: Callable[[str], bytes],
+    scan_min: int,
+    history: list[list[str]],
+    asked: list[str],
+    data: st.DataObject,
+) -> None:
     base = 1 + 100 * len(store.rounds())  # hypothesis reuses the store: keep round ids fresh
     prev: dict[bytes, bytes] = {}
     built = [built_round(base + offset, merchants, prev=prev) for offset, merchants in enumerate(history)]

@@ -215,7 +215,7 @@ def test_merchant_history_in_round_order(store: Store, built_round, keyof) -> No
     assert [d.round_id for d in history] == [1, 2, 3]
     # the hash chain is intact and starts at zero
     assert history[0].prev_leaf_hash == bytes(32)
-    for earlier, later in zip(history, history[1:]):
+    for earlier, later in itertools.pairwise(history):
         assert later.prev_leaf_hash == earlier.leaf_hash
     assert [d.round_id for d in store.decisions_for_merchant(keyof("x"))] == [1, 3]
     assert store.decisions_for_merchant(keyof("nobody")) == []

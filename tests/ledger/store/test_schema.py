@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -115,7 +117,9 @@ def _migrate_to(store: Store, revision: str, direction: str) -> None:
         getattr(command, direction)(alembic_config(connection=conn), revision)
 
 
-def test_0003_keeps_decisions_and_fills_heads_from_them(store: Store, built_round, keyof) -> None:  # type: ignore[no-untyped-def]
+def test_0003_keeps_decisions_and_fills_heads_from_them(
+    store: Store, built_round: Callable[..., Any], keyof: Callable[[str], bytes]
+) -> None:
     """Down to 0002 and up again with rounds stored: same decisions, heads rebuilt from them."""
     prev: dict[bytes, bytes] = {}
     for round_id, names in ((1, ["a", "b", "c"]), (2, ["b", "c"]), (3, ["c", "d"])):
@@ -139,7 +143,7 @@ def test_0003_keeps_decisions_and_fills_heads_from_them(store: Store, built_roun
     assert [d.round_id for d in store.decisions_for_merchant(keyof("c"))] == [1, 2, 3]
 
 
-def test_0005_records_the_export_a_round_scored(store: Store, built_round) -> None:  # type: ignore[no-untyped-def]
+def test_0005_records_the_export_a_round_scored(store: Store, built_round: Callable[..., Any]) -> None:
     """A built round keeps its export hash; down to 0004 and up again keeps the round (hash gone)."""
     built = built_round(1, ["a", "b"])
     store.create_round(1, "merchant", "weekly", 1, 1)

@@ -43,11 +43,11 @@ def test_racing_consumers_have_exactly_one_winner(store: Store) -> None:
         wins: list[bool] = []
         start = threading.Barrier(6)
 
-        def consume() -> None:
+        def consume(nonce: str, start: threading.Barrier, wins: list[bool]) -> None:
             start.wait()
             wins.append(store.consume_signin_nonce(nonce, now=1.0))
 
-        threads = [threading.Thread(target=consume) for _ in range(6)]
+        threads = [threading.Thread(target=consume, args=(nonce, start, wins)) for _ in range(6)]
         for t in threads:
             t.start()
         for t in threads:
