@@ -150,8 +150,14 @@ def to_chunks(batch: Batch) -> Iterator[bytes]:
         raise merkle.MerkleError(f"values: {len(leaves)} values for a tree of {len(tree)} leaves")
     columns = leaves if isinstance(leaves, LeafColumns) else LeafColumns.from_leaves(leaves)
     head = "".join(
-        ('{"format":', json.dumps(merkle.DUMP_FORMAT), ',"leafEncoding":', json.dumps(list(LEAF_ENCODING), separators=_COMPACT), ',"tree":["0x')
-    )  # fmt: skip
+        (
+            '{"format":',
+            json.dumps(merkle.DUMP_FORMAT),
+            ',"leafEncoding":',
+            json.dumps(list(LEAF_ENCODING), separators=_COMPACT),
+            ',"tree":["0x',
+        )
+    )
     yield head.encode()
     # one hex string with "|" after every node, then "|" -> '","0x' (hex has no "|")
     yield b"".join(tree.nodes).hex("|", -HASH_BYTES).replace("|", '","0x').encode()

@@ -46,7 +46,7 @@ from web3.types import EventData
 from foundation.errors import CreditLedgerError
 from ledger import batchfile
 from ledger.accounts import FIRST_DEV_MERCHANT_INDEX, RoleAccounts, dev_account
-from ledger.chain import Chain
+from ledger.chain import Chain, sign_transaction
 from ledger.config import Settings
 from ledger.deployment import AddressBook, LedgerContracts, load
 from ledger.documents import DocumentStore
@@ -486,7 +486,7 @@ class Oracle:
             round_id, stored.root, stored.decision_count, stored.model_version, stored.policy_version, stored.batch_hash
         )
         tx_fields = self.chain.build(call, oracle, nonce=nonce)
-        signed = oracle.sign_transaction(tx_fields)
+        signed = sign_transaction(oracle, tx_fields)
         tx_hash = bytes(signed.hash)
         self.store.record_anchor_sent(round_id, tx_hash, oracle.address, int(tx_fields["nonce"]))
         try:

@@ -83,9 +83,11 @@ class AnchorStore(StoreBase):
             if anchor is not None and anchor.status != "sent" and anchor.tx_hash == tx:
                 return anchor  # already recorded
             status = self._move(
-                round_id, "send", anchor,
+                round_id,
+                "send",
+                anchor,
                 f"already {anchor.status} in tx 0x{anchor.tx_hash.hex()}" if anchor else "",
-            )  # fmt: skip
+            )
             values = {"tx_hash": tx, "sender": sender_s, "nonce": nonce_i, "status": status, "sent_at": now()}
             if anchor is None:
                 conn.execute(sa.insert(anchors).values(round_id=round_id, confirmations=0, **values))

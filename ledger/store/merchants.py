@@ -91,9 +91,14 @@ class MerchantStore(StoreBase):
             if not set(map(type, column)) <= {str, type(None)}:
                 raise InvalidData(f"{name}: expected strings or None")
         return self._upsert(
-            merchant_ids, merchant_keys, itertools.repeat(segment, n), industries, regions,
-            itertools.repeat(None, n), itertools.repeat(None, n),
-        )  # fmt: skip
+            merchant_ids,
+            merchant_keys,
+            itertools.repeat(segment, n),
+            industries,
+            regions,
+            itertools.repeat(None, n),
+            itertools.repeat(None, n),
+        )
 
     def _upsert(
         self,
@@ -149,8 +154,14 @@ class MerchantStore(StoreBase):
 
     def _stored_merchants(self, conn: Connection, ids: Sequence[str]) -> dict[str, tuple[Any, ...]]:
         """merchant_id -> (key, segment, industry, region, account) of the stored merchants among ``ids``."""
-        cols = (merchants.c.merchant_id, merchants.c.merchant_key, merchants.c.segment,
-                merchants.c.industry, merchants.c.region, merchants.c.account)  # fmt: skip
+        cols = (
+            merchants.c.merchant_id,
+            merchants.c.merchant_key,
+            merchants.c.segment,
+            merchants.c.industry,
+            merchants.c.region,
+            merchants.c.account,
+        )
         found: dict[str, tuple[Any, ...]] = {}
         if len(ids) >= bulk.MERCHANT_SCAN_MIN:  # read at call time: tests lower it
             # a whole round: one scan of the table beats a million index probes; the
