@@ -1,6 +1,8 @@
 """The FastAPI application: :func:`create_app` wires settings, connections, auth and routes.
 
-Run it with ``credit-ledger api serve`` (or ``uvicorn --factory api.app:create_app``).
+Run it with ``credit-ledger api serve``, which serves it with the slow-client deadlines and the
+connection limit of :mod:`api.serving` (plain ``uvicorn --factory api.app:create_app`` has
+only the body deadline, which the app enforces itself).
 OpenAPI docs are at ``/docs``; every error is JSON ``{"error": {"code", "message"}}``.
 """
 
@@ -52,7 +54,9 @@ def create_app(settings: Settings | None = None, config: ApiConfig | None = None
     )
     app.state.services = services
     install_error_handlers(app)
-    app.add_middleware(BodySizeLimit, max_bytes=config.max_body_bytes)
+    app.add_middleware(
+        BodySizeLimit, max_bytes=config.max_body_bytes, timeout_seconds=config.limits.body_timeout_seconds
+    )
 
     app.include_router(auth.router)
     app.include_router(public.router)

@@ -2,11 +2,14 @@
 
 Flow: ``GET /auth/nonce`` hands out a single-use nonce (kept in the ledger's store
 for :attr:`ApiConfig.nonce_ttl_seconds`); the wallet signs an EIP-4361 message naming
-this server's domain, the chain's id and that nonce; ``POST /auth/login`` checks
-the message (parsed by the ``siwe`` package), the signature, the domain, the chain
-id, the nonce and the message's own validity window, then looks the signer up
-ON-CHAIN: ``IdentityRegistry.keyOf`` for a merchant (which must be Active) and
-``hasRole`` for the staff roles. It answers a short-lived HMAC-signed Bearer token.
+this server's domain, a URI on its origin, the chain's id and that nonce; ``POST
+/auth/login`` checks the message (parsed by the ``siwe`` package), the domain and
+URI (the server's configuration, :class:`api.deps.ApiConfig`, never the request's
+``Host``), the chain id, the validity window (bounded by the server whatever the
+message states), the nonce and the signature (canonical low-s form only), then
+looks the signer up ON-CHAIN: ``IdentityRegistry.keyOf`` for a merchant (which must
+be Active) and ``hasRole`` for the staff roles. It answers a short-lived HMAC-signed
+Bearer token.
 
 The token only says *who* signed in. What they may do is re-read from the chain
 on every request (:func:`require_role`, :func:`require_merchant`), so revoking a
@@ -35,7 +38,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from eth_utils.address import to_checksum_address
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from web3.contract import Contract
 
@@ -46,7 +49,7 @@ with warnings.catch_warnings():
     from siwe import SiweMessage
     from siwe import siwe as siwe_errors
 
-from api.deps import Services, get_services
+from api.deps import ApiConfig, Services, get_services, http_origin
 from api.errors import BadRequest, Forbidden, ServiceUnavailable, Unauthorized, errors
 from api.schemas import LoginRequest, LoginResponse, NonceResponse
 from foundation.errors import EXIT_INPUT, CreditLedgerError
@@ -339,29 +342,24 @@ def require_merchant(
 router = APIRouter(prefix="/auth", tags=["auth"])
 
 
-def _expected_domain(request: Request, services: Services) -> str:
-    if services.config.domain:
-        return services.config.domain
-    host = request.headers.get("host") or request.url.netloc
-    return host
-
-
 def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
 
 
 @router.get("/nonce", response_model=NonceResponse, summary="A single-use sign-in nonce")
-def get_nonce(request: Request, services: Services = Depends(get_services)) -> NonceResponse:
-    """Issue a nonce for an EIP-4361 message; it is valid once, for a few minutes."""
+def get_nonce(services: Services = Depends(get_services)) -> NonceResponse:
+    """Issue a nonce for an EIP-4361 message; it is valid once, for a few minutes.
+
+    The domain and URI answered are this server's configuration (never the request's
+    ``Host``): the message must name that domain and a URI on that origin.
+    """
     nonce, expires = auth_state(services).nonces.issue()
     try:
         chain_id: int | None = services.chain().chain_id
     except ServiceUnavailable:  # the nonce is still useful; login will report the node
         chain_id = None
-    domain = _expected_domain(request, services)
-    return NonceResponse(
-        nonce=nonce, expiresAt=_iso(expires), domain=domain, chainId=chain_id, uri=f"{request.url.scheme}://{domain}"
-    )
+    cfg = services.config
+    return NonceResponse(nonce=nonce, expiresAt=_iso(expires), domain=cfg.domain, chainId=chain_id, uri=cfg.uri)
 
 
 def _parse_message(text: str) -> SiweMessage:
@@ -426,7 +424,113 @@ def _siwe_problem(text: str, exc: Exception) -> str:
             return f"{'.'.join(map(str, first.get('loc', ()))) or 'message'}: {first.get('msg', 'invalid')}"
         except (IndexError, TypeError, AttributeError):
             pass
-    return str(exc).split("\n")[0] or "it does not follow the EIP-4361 grammar (a line is out of order or malformed)"
+    # siwe's own exception says nothing a person can act on (often nothing at all).
+    return "it does not follow the EIP-4361 grammar (a line is out of order, repeated or malformed)"
+
+
+def _check_audience(message: SiweMessage, cfg: ApiConfig) -> None:
+    """The message must name this server: its domain, and a URI on its origin (a phishing page's is refused)."""
+    if message.domain != cfg.domain or (message.scheme is not None and message.scheme != cfg.origin[0]):
+        named = f"{message.scheme}://{message.domain}" if message.scheme else message.domain
+        raise Unauthorized(
+            f"the message is for domain {named}, this server signs in as {cfg.domain}: "
+            f"sign in from {cfg.uri} (the page you signed on is not this ledger's)",
+            code="domain_mismatch",
+        )
+    if http_origin(message.uri) != cfg.origin:
+        raise Unauthorized(
+            f"the message's URI {message.uri[:120]} is not on this server's origin {cfg.uri}: "
+            "build the message from GET /auth/nonce's uri",
+            code="uri_mismatch",
+        )
+
+
+def _span(seconds: float) -> str:
+    """A duration as a person reads it: ``30 days``, ``5 hours`` (rounded), ``10 minutes``, ``2 min 5 s``, ``45 s``."""
+    whole = round(abs(seconds))
+    for unit, size in (("day", 86_400), ("hour", 3_600)):
+        if whole >= size:
+            count = round(whole / size)
+            return f"{count} {unit}{'' if count == 1 else 's'}"
+    minutes, rest = divmod(whole, 60)
+    if minutes and rest:
+        return f"{minutes} min {rest} s"
+    if minutes:
+        return f"{minutes} minute{'' if minutes == 1 else 's'}"
+    return f"{rest} s"
+
+
+def _when(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _check_validity_window(message: SiweMessage, cfg: ApiConfig, now: datetime) -> None:
+    """Bound the message's lifetime, whatever it states (``Not Before`` is siwe's to check).
+
+    ``Issued At`` at most :attr:`ApiConfig.max_clock_skew_seconds` ahead of this
+    clock; accepted until its ``Expiration Time`` and never longer than
+    :attr:`ApiConfig.max_message_lifetime_seconds` after ``Issued At``, so a signed
+    message cannot be kept to sign in with later.
+    """
+    issued = _when(message.issued_at._datetime)
+    skew, lifetime = cfg.max_clock_skew_seconds, cfg.max_message_lifetime_seconds
+    if (issued - now).total_seconds() > skew:
+        raise Unauthorized(
+            f"the message's Issued At {message.issued_at} is {_span((issued - now).total_seconds())} ahead of "
+            f"this server's clock ({now.isoformat(timespec='seconds').replace('+00:00', 'Z')}; at most {skew} s "
+            "of skew is allowed): set the device's clock right and sign a new message",
+            code="message_issued_in_future",
+        )
+    if message.expiration_time is not None:
+        expires = _when(message.expiration_time._datetime)
+        if expires <= now:
+            raise Unauthorized(
+                f"the message expired at {message.expiration_time}: sign a new one", code="message_expired"
+            )
+        if (expires - issued).total_seconds() > lifetime:
+            raise Unauthorized(
+                f"the message is valid for {_span((expires - issued).total_seconds())} (Issued At to "
+                f"Expiration Time); this server accepts at most {_span(lifetime)}: "
+                "sign a message that expires sooner",
+                code="message_lifetime_too_long",
+            )
+    if (now - issued).total_seconds() > lifetime:
+        raise Unauthorized(
+            f"the message was issued {_span((now - issued).total_seconds())} ago ({message.issued_at}); this "
+            f"server accepts a message for at most {_span(lifetime)} after its Issued At: get a new nonce and "
+            "sign a new message",
+            code="message_too_old",
+        )
+
+
+#: The order of secp256k1's group: a signature's s must be at most half of it (EIP-2).
+SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+#: Recovery ids of an EIP-191 signature (27/28, or 0/1 from some signers); any other v is a re-encoding.
+SIGNATURE_V = frozenset({27, 28, 0, 1})
+
+
+def _check_signature_form(signature: str) -> None:
+    """Refuse a malleated signature: for each (r, s, v) there is another valid one, (r, n - s) with the other v.
+
+    Only the low-s form (EIP-2) and the plain recovery ids are accepted, so one
+    message has one signature; ``signature`` is ``0x`` and 130 hex digits (the schema).
+    """
+    raw = bytes.fromhex(signature[2:])
+    r, s, v = int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:64], "big"), raw[64]
+    if v not in SIGNATURE_V:
+        raise Unauthorized(
+            f"the signature's recovery id v is {v}; it must be 27 or 28 (or 0 or 1): "
+            "sign the message with personal_sign (EIP-191)",
+            code="invalid_signature_v",
+        )
+    if not 0 < r < SECP256K1_N or not 0 < s < SECP256K1_N:
+        raise Unauthorized("the signature's r or s is out of range: it is not a signature", code="invalid_signature")
+    if s > SECP256K1_N // 2:
+        raise Unauthorized(
+            "the signature's s is in the upper half of the curve order (a malleated signature, refused by EIP-2): "
+            "sign again with a wallet that writes canonical low-s signatures",
+            code="malleable_signature",
+        )
 
 
 @router.post(
@@ -435,28 +539,37 @@ def _siwe_problem(text: str, exc: Exception) -> str:
     summary="Sign in with an EIP-4361 message",
     responses=errors(400, 401, 403, 503),
 )
-def login(body: LoginRequest, request: Request, services: Services = Depends(get_services)) -> LoginResponse:
-    """Check the signed message, look the signer up on-chain and issue a session token."""
+def login(body: LoginRequest, services: Services = Depends(get_services)) -> LoginResponse:
+    """Check the signed message, look the signer up on-chain and issue a session token.
+
+    The message must name this server's domain and a URI on its origin (``GET
+    /auth/nonce`` says which), this ledger's chain and a live nonce; its ``Issued
+    At`` may be at most a minute ahead of the server's clock, and it is accepted for
+    at most ten minutes after that whatever its ``Expiration Time``; the signature
+    must be canonical (low s; v 27 or 28, or 0 or 1). Each refusal has its own code.
+    """
     state = auth_state(services)
+    cfg = services.config
     message = _parse_message(body.message)
+    _check_audience(message, cfg)
     chain = services.chain()
-    domain = _expected_domain(request, services)
-    if message.domain != domain:
-        raise Unauthorized(
-            f"message is for domain {message.domain!r}, this server is {domain!r}", code="domain_mismatch"
-        )
     if int(message.chain_id) != chain.chain_id:
         raise Unauthorized(
             f"message is for chain {message.chain_id}, this ledger is on chain {chain.chain_id}", code="chain_mismatch"
         )
+    now = datetime.fromtimestamp(time.time(), UTC)
+    _check_validity_window(message, cfg, now)
     if not state.nonces.is_live(message.nonce):
         raise Unauthorized("unknown, used or expired nonce; get a new one from GET /auth/nonce", code="invalid_nonce")
+    _check_signature_form(body.signature)
     try:
-        message.verify(body.signature, domain=domain, nonce=message.nonce)
-    except siwe_errors.ExpiredMessage:
-        raise Unauthorized("the message has expired", code="message_expired") from None
+        # Same clock as the window check above, so the expiry was decided there; siwe checks Not Before.
+        message.verify(body.signature, domain=cfg.domain, nonce=message.nonce, timestamp=now)
     except siwe_errors.NotYetValidMessage:
-        raise Unauthorized("the message is not valid yet", code="message_not_yet_valid") from None
+        raise Unauthorized(
+            f"the message is not valid yet (Not Before {message.not_before}): sign in after that time",
+            code="message_not_yet_valid",
+        ) from None
     except siwe_errors.VerificationError:
         raise Unauthorized("the signature does not match the message's address", code="invalid_signature") from None
     except Exception:  # noqa: BLE001 - untrusted signature: eth_account/eth_keys raise many types, all mean 401

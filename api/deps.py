@@ -11,16 +11,19 @@ after :attr:`Services.reset_chain` is triggered by that failure.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from fastapi import Request
 
 from api.errors import DEFAULT_MAX_BODY_BYTES, ServiceUnavailable
+from api.serving import ServerLimits
 from ledger.chain import Chain, ChainError, NodeUnreachable
-from ledger.config import Settings
+from ledger.config import ConfigError, Settings
 from ledger.deployment import AddressBook, LedgerContracts, NotDeployed
 from ledger.deployment import load as load_deployment
 from ledger.documents import DocumentStore
@@ -33,28 +36,90 @@ log = logging.getLogger("credit_ledger.api")
 
 SESSION_TTL_SECONDS = 15 * 60
 NONCE_TTL_SECONDS = 5 * 60
+#: The sign-in domain of an app given none: ``credit-ledger api serve``'s default bind address.
+DEFAULT_DOMAIN = "127.0.0.1:8000"
+#: How far a message's ``Issued At`` may be ahead of this server's clock (the signer's clock may run fast).
+MAX_CLOCK_SKEW_SECONDS = 60
+#: How long after its ``Issued At`` a sign-in message is accepted, whatever ``Expiration Time`` it states.
+MAX_MESSAGE_LIFETIME_SECONDS = 10 * 60
+
+#: ``host`` or ``host:port``; a host is a DNS name, an IPv4 address or a bracketed IPv6 one.
+_DOMAIN = re.compile(r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?)(?::[0-9]{1,5})?\Z")
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def http_origin(uri: str) -> tuple[str, str, int] | None:
+    """``(scheme, host, port)`` of an ``http``/``https`` URI, lower-cased, the port made explicit; else None."""
+    try:
+        parts = urlsplit(uri)
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS or not parts.hostname:
+        return None
+    return scheme, parts.hostname.lower(), port if port is not None else _DEFAULT_PORTS[scheme]
 
 
 @dataclass(frozen=True)
 class ApiConfig:
     """API-only settings (the ledger's own come from :class:`ledger.config.Settings`).
 
-    ``domain`` is the EIP-4361 domain a sign-in message must name; ``None``
-    means the ``Host`` the request came to (fine behind no proxy; set it when
-    a proxy rewrites the host). Environment: ``CREDIT_LEDGER_API_DOMAIN``
-    (:attr:`ledger.config.Settings.api_domain`).
+    ``domain`` (``host[:port]``) and ``uri`` (an ``http(s)://host[:port]`` origin) are
+    what a sign-in message must name: its first line's domain, and a ``URI`` on that
+    origin. They are this server's configuration, never read from a request (a
+    ``Host`` header is the client's to choose). ``uri`` defaults to ``http://`` and the
+    domain; the domain defaults to :data:`DEFAULT_DOMAIN`, and ``credit-ledger api
+    serve`` sets it to the address it binds. Environment:
+    ``CREDIT_LEDGER_API_DOMAIN`` and ``CREDIT_LEDGER_API_URI``
+    (:attr:`ledger.config.Settings.api_domain`, :attr:`~ledger.config.Settings.api_uri`).
+
+    A message's validity window is bounded here whatever it states: its ``Issued At``
+    at most ``max_clock_skew_seconds`` ahead of this server's clock, and it is
+    accepted for at most ``max_message_lifetime_seconds`` after that.
+
+    ``limits`` are the slow-client deadlines and the connection limit
+    (:class:`api.serving.ServerLimits`); the app enforces the body deadline, the
+    server the rest.
     """
 
-    domain: str | None = None
+    domain: str = DEFAULT_DOMAIN
+    uri: str = ""
     session_ttl_seconds: int = SESSION_TTL_SECONDS
     nonce_ttl_seconds: int = NONCE_TTL_SECONDS
+    max_clock_skew_seconds: int = MAX_CLOCK_SKEW_SECONDS
+    max_message_lifetime_seconds: int = MAX_MESSAGE_LIFETIME_SECONDS
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    limits: ServerLimits = field(default_factory=ServerLimits)
     secret_path: Path | None = None  # default: $CREDIT_LEDGER_HOME/api-secret.key
+
+    def __post_init__(self) -> None:
+        if not _DOMAIN.match(self.domain):
+            raise ConfigError(
+                f"sign-in domain {self.domain!r} is not host[:port] (no scheme, no path), e.g. ledger.example.org "
+                "or 127.0.0.1:8000 (--domain, CREDIT_LEDGER_API_DOMAIN)"
+            )
+        uri = self.uri or f"http://{self.domain}"
+        parts = urlsplit(uri)
+        if http_origin(uri) is None or parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
+            raise ConfigError(
+                f"sign-in URI {uri!r} is not an origin such as https://ledger.example.org "
+                "(http or https, a host, an optional port, nothing else; --uri, CREDIT_LEDGER_API_URI)"
+            )
+        object.__setattr__(self, "uri", uri.rstrip("/"))  # frozen: filled once, before anyone holds it
+
+    @property
+    def origin(self) -> tuple[str, str, int]:
+        """``(scheme, host, port)`` of :attr:`uri`: a message's ``URI`` must be on it."""
+        origin = http_origin(self.uri)
+        assert origin is not None  # checked in __post_init__
+        return origin
 
     @classmethod
     def from_env(cls) -> ApiConfig:
-        """The domain from this process's :class:`Settings`; every other field at its default."""
-        return cls(domain=Settings.from_env().api_domain)
+        """The domain and URI from this process's :class:`Settings`; every other field at its default."""
+        settings = Settings.from_env()
+        return cls(domain=settings.api_domain or DEFAULT_DOMAIN, uri=settings.api_uri or "")
 
 
 @dataclass

@@ -11,6 +11,7 @@ log, never to the caller).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -81,6 +82,12 @@ class Conflict(ApiError):
     status_code = 409
     code = "conflict"
     hint = "fetch the current state; send the request again only if it still applies"
+
+
+class Unprocessable(ApiError):
+    status_code = 422
+    code = "invalid_request"
+    hint = "send the value in the shape the API documents (see /docs)"
 
 
 class ServiceUnavailable(ApiError):
@@ -235,17 +242,24 @@ def _is_connection_error(exc: BaseException) -> bool:
 
 
 class BodySizeLimit:
-    """ASGI middleware refusing request bodies over ``max_bytes`` with a JSON 413.
+    """ASGI middleware reading each request body first: over ``max_bytes`` is a JSON 413, slower than ``timeout_seconds`` a 408.
 
     A declared ``Content-Length`` over the limit is refused before anything is
     read; otherwise the body is read here (it is small by construction), counted
     chunk by chunk so a chunked upload cannot get round the limit, and replayed
-    to the app.
+    to the app. The whole body must arrive within ``timeout_seconds`` of the
+    request head (``None``: no deadline): a client that declares 1,000 bytes and
+    sends 10 gets a 408 and its connection closed, instead of holding a worker
+    thread's request open. The head's own deadline is the server's
+    (:class:`api.serving.GuardedHttpProtocol`).
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int = DEFAULT_MAX_BODY_BYTES) -> None:
+    def __init__(
+        self, app: ASGIApp, max_bytes: int = DEFAULT_MAX_BODY_BYTES, timeout_seconds: float | None = None
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.timeout_seconds = timeout_seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -260,10 +274,16 @@ class BodySizeLimit:
                 if declared > self.max_bytes:
                     await self._reject(scope, receive, send)
                     return
+        loop = asyncio.get_running_loop()
+        deadline = None if self.timeout_seconds is None else loop.time() + self.timeout_seconds
         chunks: list[bytes] = []
         size = 0
         while True:
-            message = await receive()
+            try:
+                message = await asyncio.wait_for(receive(), None if deadline is None else deadline - loop.time())
+            except TimeoutError:
+                await self._timed_out(scope, receive, send)
+                return
             if message["type"] == "http.disconnect":
                 return
             body = message.get("body", b"")
@@ -285,4 +305,14 @@ class BodySizeLimit:
 
     async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = _json(413, "payload_too_large", f"request body exceeds {self.max_bytes} bytes")
+        await response(scope, receive, send)
+
+    async def _timed_out(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # The rest of the body may still come: close the connection rather than read it as the next request.
+        response = _json(
+            408,
+            "request_timeout",
+            f"the request body did not arrive within {self.timeout_seconds:g} s; send the request again",
+            headers={"Connection": "close"},
+        )
         await response(scope, receive, send)

@@ -1,8 +1,9 @@
 """Pydantic models at the API's edges: what requests must look like and what responses carry.
 
 Hex values are validated by pattern here, so malformed input is a 422 before any
-route code runs; the proof bundle's shape is declared field by field so that the
-OpenAPI document (and schemathesis) know exactly what ``/verify`` accepts.
+route code runs. The proof bundle is the exception: ``POST /verify`` parses it with
+``ledger.bundle.parse_bundle``, the parser ``credit-ledger verify`` uses, and documents
+it with that module's ``BUNDLE_JSON_SCHEMA``.
 """
 
 from __future__ import annotations
@@ -11,18 +12,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-HEX32_PATTERN = r"^0x[0-9a-fA-F]{64}$"
-ADDRESS_PATTERN = r"^0x[0-9a-fA-F]{40}$"
 SIGNATURE_PATTERN = r"^0x[0-9a-fA-F]{130}$"
 RAW_TX_PATTERN = r"^0x[0-9a-fA-F]+$"
 
-Hex32 = Annotated[str, Field(pattern=HEX32_PATTERN, examples=["0x" + "ab" * 32])]
-Address = Annotated[str, Field(pattern=ADDRESS_PATTERN, examples=["0xBcd4042DE499D14e55001CcbB24a551F3b954096"])]
 Uint64 = Annotated[int, Field(ge=0, le=2**64 - 1)]
-Uint32 = Annotated[int, Field(ge=0, le=2**32 - 1)]
-Uint16 = Annotated[int, Field(ge=0, le=2**16 - 1)]
-#: A Merkle proof of a tree of up to 2**64 leaves never needs more than 64 siblings.
-MAX_PROOF_LENGTH = 64
 
 
 class _Strict(BaseModel):
@@ -67,76 +60,7 @@ class LoginResponse(BaseModel):
     merchantKey: str | None = Field(description="The merchant key bound to the account, if any")
 
 
-# -- proof bundle -------------------------------------------------------------
-
-
-class LeafModel(_Strict):
-    """``ledger.leaf.DecisionLeaf.to_dict()``: the decision exactly as hashed."""
-
-    merchant_key: Hex32
-    round: Uint64
-    score: Uint16
-    limit_cny: Uint32
-    product_mask: Uint32
-    reason_codes: Annotated[list[Uint16], Field(min_length=4, max_length=4)]
-    model_version: Uint32
-    policy_version: Uint32
-    feature_commitment: Hex32
-    prev_leaf_hash: Hex32
-
-
-class ChainRef(_Strict):
-    """Where the bundle's root is anchored."""
-
-    chainId: Annotated[int, Field(ge=0, le=2**64 - 1)]
-    contract: Address
-    round: Uint64
-    anchorTx: Hex32
-    block: Uint64
-
-
-class ProofBundle(_Strict):
-    """A self-contained proof that one decision is in an anchored round."""
-
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {
-                    "version": 1,
-                    "leaf": {
-                        "merchant_key": "0x" + "1f" * 32,
-                        "round": 1,
-                        "score": 612,
-                        "limit_cny": 48000,
-                        "product_mask": 3,
-                        "reason_codes": [101, 104, 0, 0],
-                        "model_version": 1,
-                        "policy_version": 1,
-                        "feature_commitment": "0x" + "2e" * 32,
-                        "prev_leaf_hash": "0x" + "00" * 32,
-                    },
-                    "leafHash": "0x" + "3d" * 32,
-                    "proof": ["0x" + "4c" * 32],
-                    "root": "0x" + "5b" * 32,
-                    "chain": {
-                        "chainId": 31337,
-                        "contract": "0x5FC8d32690cc91D4c39d9d3abcBD16989F875707",
-                        "round": 1,
-                        "anchorTx": "0x" + "6a" * 32,
-                        "block": 12,
-                    },
-                }
-            ]
-        },
-    )
-
-    version: Literal[1]
-    leaf: LeafModel
-    leafHash: Hex32
-    proof: Annotated[list[Hex32], Field(max_length=MAX_PROOF_LENGTH)]
-    root: Hex32
-    chain: ChainRef
+# -- proof bundle verification -------------------------------------------------
 
 
 class CheckModel(BaseModel):

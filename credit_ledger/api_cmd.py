@@ -13,38 +13,69 @@ app = typer.Typer(
 
 @app.command("serve")
 def serve(
-    host: str = typer.Option("127.0.0.1", help="Interface to bind (0.0.0.0 exposes it to the network)."),
+    host: str = typer.Option(
+        "127.0.0.1", help="Interface to bind (0.0.0.0 exposes it to the network; then give --domain)."
+    ),
     port: int = typer.Option(8000, min=1, max=65535, help="TCP port."),
     domain: str = typer.Option(
         None,
-        help="EIP-4361 domain sign-in messages must name (default: $CREDIT_LEDGER_API_DOMAIN or the request's Host).",
+        help=(
+            "EIP-4361 domain (host[:port]) sign-in messages must name: the name clients reach the API by"
+            " (default: $CREDIT_LEDGER_API_DOMAIN, else HOST:PORT)."
+        ),
+    ),
+    uri: str = typer.Option(
+        None,
+        help="Origin sign-in messages' URI must be on (default: $CREDIT_LEDGER_API_URI, else http://DOMAIN).",
     ),
     log_level: str = typer.Option("info", help="uvicorn log level."),
     workers: int = typer.Option(
         1, min=1, max=64, help="Worker processes (they share sign-in nonces through the store; about one per core)."
     ),
 ) -> None:
-    """Serve the API. Docs at http://HOST:PORT/docs."""
+    """Serve the API. Docs at http://HOST:PORT/docs.
+
+    The sign-in domain and URI are configuration, never a request's Host: given,
+    or derived from the address bound. Slow clients are cut off (api.serving).
+    """
     import os
 
-    import uvicorn
-
+    from api.deps import ApiConfig
+    from api.serving import bound_domain, serve, server_config
     from ledger.config import ConfigError, Settings
 
     try:
         settings = Settings.from_env()
-    except ConfigError as exc:
-        typer.echo(f"configuration error: {exc}", err=True)
+        given = "--domain" if domain else "CREDIT_LEDGER_API_DOMAIN" if settings.api_domain else "--host/--port"
+        config = ApiConfig(
+            domain=domain or settings.api_domain or bound_domain(host, port), uri=uri or settings.api_uri or ""
+        )
+    except ValueError as exc:  # ConfigError is one; so is bound_domain's refusal of a wildcard address
+        hint = "" if isinstance(exc, ConfigError) else "; pass --domain, the host[:port] clients use"
+        typer.echo(f"configuration error: {exc}{hint}", err=True)
         raise typer.Exit(2) from None
-    if domain:
-        os.environ["CREDIT_LEDGER_API_DOMAIN"] = domain  # read by every worker's ApiConfig.from_env()
+    # Every worker builds its own app from the environment (ApiConfig.from_env()).
+    os.environ["CREDIT_LEDGER_API_DOMAIN"] = config.domain
+    os.environ["CREDIT_LEDGER_API_URI"] = config.uri
     plural = "es" if workers > 1 else ""
+    listen = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     typer.echo(
-        f"credit-ledger API on http://{host}:{port}/docs ({workers} process{plural};"
+        f"credit-ledger API on http://{listen}/docs ({workers} process{plural};"
         f" chain {settings.rpc_url}, store {settings.database_url})"
     )
-    # Every worker builds its own app from the environment (settings, domain).
-    uvicorn.run("api.app:create_app", factory=True, host=host, port=port, log_level=log_level, workers=workers)
+    typer.echo(f"sign-in: domain {config.domain}, URI {config.uri} (from {given}; never from a request's Host)")
+    typer.echo(f"slow clients: {config.limits.describe()}")
+    serve(
+        server_config(
+            "api.app:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            limits=config.limits,
+            log_level=log_level,
+            workers=workers,
+        )
+    )
 
 
 DEV_CHAIN_IDS = (31337, 1337)

@@ -35,13 +35,14 @@ from web3.logs import DISCARD
 
 from foundation.errors import EXIT_INPUT, CreditLedgerError, shown
 from ledger.chain import Chain, TransactionReverted, describe_revert
-from ledger.leaf import DecisionLeaf, LeafError
+from ledger.leaf import LEAF_FIELDS, LEAF_LAYOUT, DecisionLeaf, LeafError, LeafField
 from ledger.merkle import MerkleError, process_proof
 
 if TYPE_CHECKING:  # for annotations only: this module stays importable without SQLAlchemy
     from ledger.store import Store
 
 __all__ = [
+    "BUNDLE_JSON_SCHEMA",
     "BUNDLE_VERSION",
     "BundleError",
     "Check",
@@ -59,6 +60,9 @@ MAX_PROOF_LENGTH = 64
 
 _HEX32 = re.compile(r"0x[0-9a-fA-F]{64}\Z")
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}\Z")
+#: The same two, as JSON Schema patterns (ECMA-262: ``$`` is the end of the string).
+_HEX32_PATTERN = "^0x[0-9a-fA-F]{64}$"
+_ADDRESS_PATTERN = "^0x[0-9a-fA-F]{40}$"
 _TOP_KEYS = frozenset({"version", "leaf", "leafHash", "proof", "root", "chain"})
 _CHAIN_KEYS = frozenset({"chainId", "contract", "round", "anchorTx", "block"})
 
@@ -201,8 +205,35 @@ def _uint(value: Any, where: str, bits: int = 64) -> int:
     return value
 
 
+def _leaf(value: Any) -> DecisionLeaf:
+    """The bundle's leaf: integers must be JSON integers in their ABI range (no decimal strings, booleans or floats).
+
+    ``DecisionLeaf.from_dict`` also takes decimal strings; a bundle is written by
+    :func:`build_bundle` with integers, and :data:`BUNDLE_JSON_SCHEMA` says so.
+    """
+    if isinstance(value, Mapping):
+        for f in LEAF_LAYOUT:
+            if f.name not in value:
+                continue  # from_dict names the missing field
+            if f.kind == "uint":
+                _uint(value[f.name], f"leaf.{f.name}", f.bits)
+            elif f.kind == "uint_array" and isinstance(value[f.name], list):
+                for i, code in enumerate(value[f.name]):
+                    _uint(code, f"leaf.{f.name}[{i}]", f.bits)
+    try:
+        return DecisionLeaf.from_dict(value)
+    except LeafError as exc:
+        raise BundleError(f"leaf.{exc}") from None
+
+
 def parse_bundle(bundle: Any) -> ParsedBundle:
-    """Check a bundle's shape and types; :class:`BundleError` names the first bad field."""
+    """Check a bundle's shape and types; :class:`BundleError` names the first bad field.
+
+    The one parser of bundles: ``credit-ledger verify`` (through :func:`verify_bundle`)
+    and the API's ``POST /verify`` both use it. It is strict: JSON integers only
+    (no ``true`` for 1, no ``"688"``), no missing or extra keys. The shape it
+    accepts is :data:`BUNDLE_JSON_SCHEMA`.
+    """
     if not isinstance(bundle, Mapping):
         raise BundleError(f"bundle: expected a JSON object, got {type(bundle).__name__}")
     keys = set(bundle)
@@ -211,10 +242,7 @@ def parse_bundle(bundle: Any) -> ParsedBundle:
         raise BundleError(f"bundle: missing {missing}, unexpected {extra}")
     if bundle["version"] != BUNDLE_VERSION or type(bundle["version"]) is not int:
         raise BundleError(f"version: expected {BUNDLE_VERSION}, got {shown(bundle['version'], 40)}")
-    try:
-        leaf = DecisionLeaf.from_dict(bundle["leaf"])
-    except LeafError as exc:
-        raise BundleError(f"leaf.{exc}") from None
+    leaf = _leaf(bundle["leaf"])
     proof_raw = bundle["proof"]
     if not isinstance(proof_raw, list) or len(proof_raw) > MAX_PROOF_LENGTH:
         raise BundleError(f"proof: expected a list of at most {MAX_PROOF_LENGTH} hashes")
@@ -240,6 +268,66 @@ def parse_bundle(bundle: Any) -> ParsedBundle:
         anchor_tx=_hex32(chain["anchorTx"], "chain.anchorTx"),
         block=_uint(chain["block"], "chain.block"),
     )
+
+
+def _uint_schema(bits: int) -> dict[str, Any]:
+    return {"type": "integer", "minimum": 0, "maximum": (1 << bits) - 1}
+
+
+def _leaf_field_schema(f: LeafField) -> dict[str, Any]:
+    if f.kind == "bytes32":
+        return {"type": "string", "pattern": _HEX32_PATTERN}
+    if f.kind == "uint_array":
+        return {"type": "array", "items": _uint_schema(f.bits), "minItems": f.length, "maxItems": f.length}
+    return _uint_schema(f.bits)
+
+
+def _bundle_json_schema() -> dict[str, Any]:
+    hex32 = {"type": "string", "pattern": _HEX32_PATTERN}
+    chain = {
+        "chainId": _uint_schema(64),
+        "contract": {"type": "string", "pattern": _ADDRESS_PATTERN},
+        "round": _uint_schema(64),
+        "anchorTx": hex32,
+        "block": _uint_schema(64),
+    }
+    top = {
+        "version": {"type": "integer", "const": BUNDLE_VERSION},
+        "leaf": {
+            "type": "object",
+            "description": "The decision exactly as hashed (ledger.leaf.DecisionLeaf.to_dict())",
+            "properties": {f.name: _leaf_field_schema(f) for f in LEAF_LAYOUT},
+            "required": list(LEAF_FIELDS),
+            "additionalProperties": False,
+        },
+        "leafHash": hex32,
+        "proof": {"type": "array", "items": hex32, "maxItems": MAX_PROOF_LENGTH},
+        "root": hex32,
+        "chain": {
+            "type": "object",
+            "description": "Where the bundle's root is anchored",
+            "properties": chain,
+            "required": sorted(_CHAIN_KEYS),
+            "additionalProperties": False,
+        },
+    }
+    assert set(top) == _TOP_KEYS and set(chain) == _CHAIN_KEYS  # the schema and the parser name the same keys
+    return {
+        "title": "ProofBundle",
+        "description": "A self-contained proof that one decision is in an anchored round",
+        "type": "object",
+        "properties": top,
+        "required": sorted(_TOP_KEYS),
+        "additionalProperties": False,
+    }
+
+
+BUNDLE_JSON_SCHEMA: dict[str, Any] = _bundle_json_schema()
+"""The JSON Schema of a bundle :func:`parse_bundle` accepts (the API documents ``POST /verify``'s body with it).
+
+Built from the same constants as the parser and from :data:`ledger.leaf.LEAF_LAYOUT`;
+``tests/api/test_api_verify.py`` checks that every bundle the parser accepts is valid under it.
+"""
 
 
 # -- verifying --------------------------------------------------------------------

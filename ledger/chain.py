@@ -86,6 +86,23 @@ def gas_with_headroom(estimate: int) -> int:
     return int(estimate * 1.2) + 10_000
 
 
+def rpc_error_message(exc: BaseException) -> str:
+    """What a node said when it answered a call with a JSON-RPC error, in its own words.
+
+    web3's ``Web3RPCError`` reads as the ``repr`` of the error object
+    (``{'code': -32003, 'message': 'nonce too low'}``); this is the node's ``message``
+    and ``code`` (``nonce too low (JSON-RPC error -32003)``), or the exception's type
+    when there is no error object to read.
+    """
+    response = getattr(exc, "rpc_response", None)
+    error = response.get("error") if isinstance(response, dict) else None
+    if error is None and exc.args and isinstance(exc.args[0], dict):
+        error = exc.args[0]  # a ValueError carrying the error object (how older web3 raised it)
+    if isinstance(error, dict) and isinstance(error.get("message"), str):
+        return f"{error['message'][:200]} (JSON-RPC error {error.get('code')})"
+    return f"the node refused the request ({type(exc).__name__})"
+
+
 def describe_revert(error: str, args: tuple[Any, ...] = ()) -> str:
     """A decoded revert as messages show it: ``Name(arg, ...)``, bytes as ``0x`` hex, never a bytes repr.
 

@@ -16,7 +16,8 @@ counts as unset.
 | ``CREDIT_LEDGER_DATABASE_URL`` | ``sqlite:///$CREDIT_LEDGER_HOME/ledger.db`` | SQLAlchemy URL of the off-chain store (``postgresql://…`` works) |
 | ``CREDIT_LEDGER_POLICY_DELAY`` | ``3600`` | seconds between proposing and applying a policy (>= 0) |
 | ``CREDIT_LEDGER_CONFIRMATIONS`` | ``0`` | blocks mined on top of an anchoring transaction's block before the oracle calls its round final (>= 0; a chain with reorgs wants its finality depth) |
-| ``CREDIT_LEDGER_API_DOMAIN`` | unset: the ``Host`` each request came to | EIP-4361 domain a sign-in message must name; set it behind a proxy that rewrites the host (``credit-ledger api serve --domain`` sets it) |
+| ``CREDIT_LEDGER_API_DOMAIN`` | unset: ``credit-ledger api serve``'s ``--host:--port`` (``127.0.0.1:8000`` for an app built without it) | EIP-4361 domain (``host[:port]``) a sign-in message must name; never taken from a request; set it to the name clients reach the API by, e.g. behind a proxy (``api serve --domain`` sets it) |
+| ``CREDIT_LEDGER_API_URI`` | unset: ``http://`` and the domain | origin (``scheme://host[:port]``) a sign-in message's ``URI`` must be on; set ``https://…`` behind a TLS proxy (``api serve --uri`` sets it) |
 | ``CREDIT_LEDGER_NODE_MODULES`` | ``node_modules`` at the repository root | the npm packages: anvil, solc and OpenZeppelin, the dashboard's ECharts and ethers |
 | ``CREDIT_LEDGER_CRASH_AT`` | unset | drill: the oracle SIGKILLs itself at ``after_tree``, ``after_send`` or ``after_receipt`` |
 | ``CREDIT_LEDGER_PAUSE_AT`` | unset | drill: ``point:seconds``, the oracle sleeps that long at that point |
@@ -95,6 +96,7 @@ class Settings(BaseSettings):
     #: node that mines on demand needs 0; a chain with reorgs wants its finality depth.
     confirmations: int = Field(0, validation_alias="CREDIT_LEDGER_CONFIRMATIONS")
     api_domain: str | None = Field(None, validation_alias="CREDIT_LEDGER_API_DOMAIN")
+    api_uri: str | None = Field(None, validation_alias="CREDIT_LEDGER_API_URI")
     node_modules: Path = Field(PROJECT_ROOT / "node_modules", validation_alias="CREDIT_LEDGER_NODE_MODULES")
     crash_at: str | None = Field(None, validation_alias="CREDIT_LEDGER_CRASH_AT")
     pause_at: str | None = Field(None, validation_alias="CREDIT_LEDGER_PAUSE_AT")

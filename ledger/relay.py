@@ -53,7 +53,7 @@ from web3.logs import DISCARD
 from web3.types import TxParams, TxReceipt, Wei
 
 from foundation.errors import EXIT_FAILED, EXIT_INPUT, CreditLedgerError
-from ledger.chain import TransactionReverted, describe_revert, gas_with_headroom
+from ledger.chain import TransactionReverted, describe_revert, gas_with_headroom, rpc_error_message
 from ledger.deployment import LedgerContracts
 from ledger.keccak import keccak256
 from ledger.leaf import DecisionLeaf
@@ -313,7 +313,8 @@ class DisputeRelay:
         try:
             return bytes(self.contracts.chain.w3.eth.send_raw_transaction(tx.raw))
         except (Web3RPCError, ValueError) as exc:  # the node answered no: nonce too low, underpriced...
-            raise TransactionRejected(f"the node refused the transaction: {exc}") from None
+            # web3's text is the repr of the JSON-RPC error object: show the node's own words.
+            raise TransactionRejected(f"the node refused the transaction: {rpc_error_message(exc)}") from None
 
     def _record(self, tx: SignedTransaction, tx_hash: bytes, receipt: TxReceipt) -> RelayedDispute:
         if receipt["status"] != 1:

@@ -13,6 +13,7 @@ hash is what ``recordAudit`` would attest. One replay runs at a time (409 otherw
 from __future__ import annotations
 
 import json
+import logging
 import re
 import threading
 from typing import Any
@@ -27,6 +28,8 @@ from audit.replay import replay
 from foundation.errors import EXIT_FAILED
 from ledger.documents import DirectoryDocuments, DocumentAltered, DocumentMissing, uri_for
 from ledger.roles import Role
+
+log = logging.getLogger("credit_ledger.api")
 
 router = APIRouter(
     prefix="/auditor",
@@ -56,7 +59,11 @@ def _document(services: Services, digest: bytes) -> bytes:
     try:
         return services.documents().get(digest)
     except DocumentAltered as exc:
-        raise AlteredDocument(str(exc)) from None
+        # The store's message names the server's file; the caller gets the hash it asked for.
+        log.warning("%s", exc)
+        raise AlteredDocument(
+            f"document sha256:{digest.hex()} was altered: its bytes no longer match its hash"
+        ) from None
     except DocumentMissing:
         raise NotFoundError(f"no document sha256:{digest.hex()}") from None
 

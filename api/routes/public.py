@@ -8,10 +8,10 @@ from typing import Any
 from fastapi import APIRouter, Body, Depends
 
 from api.deps import Services, get_services
-from api.errors import errors
-from api.schemas import ProofBundle, VerificationResponse
+from api.errors import Unprocessable, errors
+from api.schemas import VerificationResponse
 from foundation.errors import CreditLedgerError
-from ledger.bundle import verify_bundle
+from ledger.bundle import BUNDLE_JSON_SCHEMA, BundleError, parse_bundle, verify_bundle
 
 router = APIRouter(tags=["public"])
 log = logging.getLogger("credit_ledger.api")
@@ -52,21 +52,64 @@ def _down(exc: Exception, code: str, message: str) -> dict[str, Any]:
     return {"ok": False, "code": code, "error": f"{message} ({type(exc).__name__})"}
 
 
+#: What ``POST /verify``'s body looks like (a real bundle's shape, made-up values).
+BUNDLE_EXAMPLE: dict[str, Any] = {
+    "version": 1,
+    "leaf": {
+        "merchant_key": "0x" + "1f" * 32,
+        "round": 1,
+        "score": 612,
+        "limit_cny": 48000,
+        "product_mask": 3,
+        "reason_codes": [101, 104, 0, 0],
+        "model_version": 1,
+        "policy_version": 1,
+        "feature_commitment": "0x" + "2e" * 32,
+        "prev_leaf_hash": "0x" + "00" * 32,
+    },
+    "leafHash": "0x" + "3d" * 32,
+    "proof": ["0x" + "4c" * 32],
+    "root": "0x" + "5b" * 32,
+    "chain": {
+        "chainId": 31337,
+        "contract": "0x5FC8d32690cc91D4c39d9d3abcBD16989F875707",
+        "round": 1,
+        "anchorTx": "0x" + "6a" * 32,
+        "block": 12,
+    },
+}
+
+
 @router.post(
     "/verify",
     response_model=VerificationResponse,
     summary="Verify a proof bundle against the chain",
-    responses=errors(413, 422, 503),
+    responses=errors(408, 413, 422, 503),
+    # The body is parsed by ledger.bundle.parse_bundle, not by a pydantic model, so the
+    # schema is declared here: the parser's own, built from the same constants.
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {**BUNDLE_JSON_SCHEMA, "examples": [BUNDLE_EXAMPLE]}}},
+        }
+    },
 )
 def verify(
-    bundle: ProofBundle = Body(description="A bundle from `GET /merchant/history` or `/merchant/decisions/{round}`"),
+    bundle: Any = Body(description="A bundle from `GET /merchant/history` or `/merchant/decisions/{round}`"),
     services: Services = Depends(get_services),
 ) -> VerificationResponse:
     """Run every check of `ledger.bundle.verify_bundle` against this server's chain.
 
     The verdict is in the body (`ok` and one line per check), so a bundle that
-    does not verify is still a 200; a malformed one is a 422. For a check that
-    does not trust this server, run `credit-ledger verify BUNDLE.json --rpc URL`.
+    does not verify is still a 200. A malformed one is a 422 `bundle_invalid` whose
+    message names the field, in the words `credit-ledger verify` prints: both parse
+    with `ledger.bundle.parse_bundle` (strict: JSON integers only, no missing or extra
+    keys). For a check that does not trust this server, run
+    `credit-ledger verify BUNDLE.json --rpc URL`.
     """
-    report = verify_bundle(bundle.model_dump(mode="json"), services.chain())
+    try:
+        parse_bundle(bundle)
+    except BundleError as exc:
+        raise Unprocessable(exc.message, code=exc.code) from None
+    report = verify_bundle(bundle, services.chain())
     return VerificationResponse.model_validate(report.to_dict())

@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 import re
 import threading
 from collections.abc import Iterable, Iterator
@@ -28,14 +29,16 @@ from web3.exceptions import Web3RPCError
 
 from api.auth import require_role
 from api.deps import Services, get_services
-from api.errors import BadRequest, errors
+from api.errors import BadRequest, ServiceUnavailable, errors
 from audit import regulator as aggregates
+from ledger.chain import rpc_error_message
 from ledger.indexer import (
     MAX_PAGE,
     ChainEvent,
     EventFilter,
     Indexer,
     IndexerError,
+    IndexerUnavailable,
     InvalidQuery,
     iter_all,
     query_events,
@@ -49,26 +52,38 @@ router = APIRouter(
     responses=errors(400, 401, 403, 422, 503),
 )
 
+log = logging.getLogger("credit_ledger.api")
 _HEX32 = re.compile(r"^0x[0-9a-fA-F]{64}$")
 _sync_lock = threading.Lock()
 CSV_COLUMNS = ("chain_id", "block_number", "block_time", "tx_hash", "log_index", "contract", "address", "event", "args")
 
 
 def sync_index(services: Services) -> tuple[bool, str | None]:
-    """Catch the index up with the chain; (False, reason) when that is not possible now."""
+    """Catch the index up with the chain; (False, reason) when that is not possible now.
+
+    The reason goes into the response body, so it is the API's own words (or the
+    node's, for an RPC error), never a library's message: the details go to the log.
+    """
     try:
         contracts = services.contracts()
         with _sync_lock:
             Indexer(services.store().engine, contracts, retries=1).sync()
         return True, None
+    except IndexerUnavailable as exc:  # its message carries the connection library's own text
+        log.warning("index sync: %s", exc)
+        return False, "the chain node does not answer; the events are the index's as last synced"
     except IndexerError as exc:
-        return False, str(exc)
+        return False, exc.message
+    except ServiceUnavailable as exc:
+        return False, exc.message
     except Web3RPCError as exc:  # the node answered, but not with logs (e.g. a range it refuses)
-        return False, f"the node refused to serve events: {exc}"
-    except Exception as exc:
-        if getattr(exc, "status_code", None) == 503 or isinstance(exc, (ConnectionError, OSError)):
-            return False, str(exc)
-        raise
+        return False, f"the node refused to serve events: {rpc_error_message(exc)}"
+    except OSError as exc:  # ConnectionError and every requests error
+        log.warning("index sync: %s: %s", type(exc).__name__, exc)
+        return (
+            False,
+            f"the chain node does not answer ({type(exc).__name__}); the events are the index's as last synced",
+        )
 
 
 def _chain_id(services: Services) -> int | None:

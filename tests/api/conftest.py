@@ -18,7 +18,7 @@ with warnings.catch_warnings():
 from api.app import create_app
 from api.deps import ApiConfig
 
-DOMAIN = "testserver"  # the Host TestClient sends
+DOMAIN = "testserver"  # the Host TestClient sends, configured as the sign-in domain of the test app
 
 
 def iso(ts: datetime) -> str:
@@ -33,14 +33,15 @@ def siwe_message(
     expires_in: timedelta | None = timedelta(minutes=5),
     not_before: datetime | None = None,
     issued_at: datetime | None = None,
+    uri: str | None = None,
 ) -> str:
-    """A canonical EIP-4361 message, as a wallet would present it."""
+    """A canonical EIP-4361 message, as a wallet would present it (``uri`` defaults to ``http://`` + domain)."""
     now = issued_at or datetime.now(UTC)
     fields: dict[str, Any] = {
         "domain": domain,
         "address": address,
         "statement": "Sign in to credit-ledger",
-        "uri": f"http://{domain}",
+        "uri": uri or f"http://{domain}",
         "version": "1",
         "chain_id": chain_id,
         "nonce": nonce,

@@ -23,7 +23,7 @@ from ledger_support import free_port
 from api.app import create_app
 from api.deps import ApiConfig
 from credit_ledger.verify_cmd import app as verify_app
-from ledger.bundle import parse_bundle, verify_bundle
+from ledger.bundle import BundleError, parse_bundle, verify_bundle
 
 ALL_CHECKS = ["format", "leaf_hash", "proof", "round", "chain_id", "contract_code",
               "anchored_root", "block", "versions", "on_chain_verify", "anchor_tx"]  # fmt: skip
@@ -193,12 +193,134 @@ def test_unknown_round_fails_anchored_root(client: TestClient, bundle: dict, cha
         lambda b: b["chain"].update(block=-1),
     ],
 )
-def test_malformed_bundles_are_422(client: TestClient, bundle: dict, mutate: Any) -> None:
+def test_malformed_bundles_are_422(client: TestClient, bundle: dict, chain: Any, mutate: Any) -> None:
     altered = copy.deepcopy(bundle)
     mutate(altered)
     response = client.post("/verify", json=altered)
     assert response.status_code == 422, response.text
-    assert response.json()["error"]["code"] == "invalid_request"
+    error = response.json()["error"]
+    # the words `credit-ledger verify` prints on its failing format line
+    assert error == {"code": "bundle_invalid", "message": verify_bundle(altered, chain).checks[0].detail}
+
+
+# -- one parser: POST /verify and parse_bundle accept and refuse the same bundles ------------------
+
+TEXT = st.text(st.characters(exclude_categories=("Cs",)), max_size=8)  # JSON-encodable strings
+#: Values of every JSON type: in and out of every field's range, and the lax look-alikes
+#: (true for 1, "688" for 688, 1.0 for 1) that a lax parser coerces.
+ANY_VALUE = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(0, 2**16),
+    st.integers(-(2**70), 2**70),
+    st.sampled_from([0, 1, 2**16 - 1, 2**16, 2**32 - 1, 2**32, 2**64 - 1, 2**64, -1]),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.just(1.0),
+    TEXT,
+    st.sampled_from(["688", "1", "0x" + "ab" * 32, "0x" + "AB" * 20, "ab" * 32, "0x" + "ab" * 31]),
+    st.lists(st.integers(0, 3), max_size=5),
+    st.dictionaries(TEXT, st.integers(0, 3), max_size=2),
+)
+
+
+def _paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """The path (keys and indexes) of every value under ``node``."""
+    children = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    out = []
+    for key, child in children:
+        out.append((*prefix, key))
+        out.extend(_paths(child, (*prefix, key)))
+    return out
+
+
+def _at(node: Any, path: tuple[Any, ...]) -> Any:
+    for key in path:
+        node = node[key]
+    return node
+
+
+@st.composite
+def mutated(draw: st.DrawFn, original: dict) -> dict:
+    """``original`` with one or two random edits: a value swapped for another type or range, a key dropped or added."""
+    bundle = copy.deepcopy(original)
+    for _ in range(draw(st.integers(1, 2))):
+        paths = _paths(bundle)
+        if not paths:
+            break
+        path = draw(st.sampled_from(paths))
+        parent, key = _at(bundle, path[:-1]), path[-1]
+        op = draw(st.sampled_from(["replace", "replace", "cast", "delete", "add"]))
+        if op == "replace":
+            parent[key] = draw(ANY_VALUE)
+        elif op == "cast":  # the same value written another way
+            value = parent[key]
+            if isinstance(value, int):
+                parent[key] = draw(st.sampled_from([str(value), float(value), bool(value), [value]]))
+            elif isinstance(value, str):
+                parent[key] = draw(st.sampled_from([value[2:], value.upper(), value + " ", [value]]))
+            else:
+                parent[key] = str(value)
+        elif op == "delete":
+            del parent[key]
+        elif isinstance(parent, dict):
+            parent[draw(TEXT.filter(bool))] = draw(ANY_VALUE)
+        else:
+            parent.append(draw(ANY_VALUE))
+    return bundle
+
+
+def test_post_verify_and_parse_bundle_accept_and_refuse_the_same_bundles(
+    client: TestClient, bundle: dict, api_app: Any
+) -> None:
+    """The API's strict parse is the CLI's: same verdict, same words; what they accept, the documented schema admits."""
+    import jsonschema_rs
+
+    request_body = api_app.openapi()["paths"]["/verify"]["post"]["requestBody"]
+    documented = jsonschema_rs.validator_for(request_body["content"]["application/json"]["schema"])
+    verdicts: list[bool] = []
+
+    @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    @given(mutated(bundle))
+    def check(candidate: dict) -> None:
+        try:
+            parse_bundle(candidate)
+        except BundleError as exc:
+            refusal: str | None = exc.message
+        else:
+            refusal = None
+        response = client.post("/verify", json=candidate)
+        if refusal is None:
+            assert response.status_code == 200, (candidate, response.text)
+            assert documented.is_valid(candidate), candidate  # the schema is not narrower than the parser
+        else:
+            assert response.status_code == 422, (candidate, refusal, response.text)
+            assert response.json() == {"error": {"code": "bundle_invalid", "message": refusal}}
+        verdicts.append(refusal is None)
+
+    check()
+    assert any(verdicts) and not all(verdicts), "the mutations should yield both verdicts"
+
+
+@pytest.mark.parametrize(
+    ("mutate", "says"),
+    [
+        (lambda b: b.update(version=True), "version: expected 1, got True"),
+        (lambda b: b["leaf"].update(score="688"), "leaf.score: expected an integer 0..2**16-1, got '688'"),
+        (lambda b: b["chain"].update(block=False), "chain.block: expected an integer 0..2**64-1, got False"),
+        (lambda b: b["leaf"].update(round=1.0), "leaf.round: expected an integer 0..2**64-1, got 1.0"),
+        (lambda b: b["leaf"]["reason_codes"].__setitem__(0, True), "leaf.reason_codes[0]: expected an integer"),
+    ],
+)
+def test_the_probes_lax_values_are_refused_by_both(
+    client: TestClient, bundle: dict, chain: Any, mutate: Any, says: str
+) -> None:
+    """What pydantic's lax mode used to coerce: a 422 from the API, a failing format line from the CLI's check."""
+    altered = copy.deepcopy(bundle)
+    mutate(altered)
+    response = client.post("/verify", json=altered)
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["message"].startswith(says)
+    assert verify_bundle(altered, chain).checks[0].detail.startswith(says)
 
 
 def test_malformed_bundle_direct_is_a_failing_format_check(bundle: dict, chain: Any) -> None:

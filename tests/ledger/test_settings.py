@@ -79,7 +79,7 @@ def test_malformed_values_are_refused_with_their_name(
 
 def test_defaults_of_the_api_growth_dashboard_and_drill_settings(tmp_path: Path) -> None:
     settings = Settings.from_env(tmp_path)
-    assert settings.api_domain is None
+    assert settings.api_domain is None and settings.api_uri is None
     assert settings.node_modules == PROJECT_ROOT / "node_modules"
     assert settings.crash_at is None and settings.pause_at is None and settings.pause is None
     assert settings.keys_file is None and settings.node_port == 8545
@@ -89,6 +89,7 @@ def test_defaults_of_the_api_growth_dashboard_and_drill_settings(tmp_path: Path)
     ("name", "value", "attribute", "expected"),
     [
         ("CREDIT_LEDGER_API_DOMAIN", "ledger.example.org", "api_domain", "ledger.example.org"),
+        ("CREDIT_LEDGER_API_URI", "https://ledger.example.org", "api_uri", "https://ledger.example.org"),
         ("CREDIT_LEDGER_CRASH_AT", "after_send", "crash_at", "after_send"),
         ("CREDIT_LEDGER_PAUSE_AT", "after_tree:4", "pause", ("after_tree", 4.0)),
         ("CREDIT_LEDGER_PAUSE_AT", "after_tree", "pause", ("after_tree", 0.0)),

@@ -61,7 +61,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LedgerEnv]:
 
 @pytest.fixture(scope="module")
 def base_url(env: LedgerEnv) -> Iterator[str]:
-    """The API (with the dashboard) under uvicorn in a thread; the SIWE domain is the Host it is reached at."""
+    """The API (with the dashboard) under uvicorn in a thread; the SIWE domain is the address it is bound to."""
     import uvicorn
 
     from api.app import create_app
@@ -70,7 +70,11 @@ def base_url(env: LedgerEnv) -> Iterator[str]:
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(env.settings, ApiConfig()), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
+            create_app(env.settings, ApiConfig(domain=f"127.0.0.1:{port}")),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            lifespan="on",
         )
     )
     thread = threading.Thread(target=server.run, name="dashboard-uvicorn", daemon=True)
