@@ -4,7 +4,7 @@ Sets up everything on loopback only: its own anvil node (free port), a temp
 ``CREDIT_LEDGER_HOME`` with a SQLite store, the contracts, one anchored round of
 ``--decisions`` generated decisions (``sources.records.GeneratedSource`` through
 the real ``oracle.service.Oracle``), ten merchants bound to dev accounts 10..19.
-Then it starts ``uvicorn`` in a subprocess and drives it with ``httpx.AsyncClient``:
+Then it starts ``credit-ledger api serve`` in a subprocess and drives it with ``httpx.AsyncClient``:
 
 * ``proof``  -- ``GET /merchant/decisions/{round}`` (store read + proof + bundle), signed in;
 * ``verify`` -- ``POST /verify`` of a bundle (about ten JSON-RPC calls to the node).
@@ -109,12 +109,12 @@ def start_server(settings: Any, port: int, workers: int) -> subprocess.Popen[byt
         CREDIT_LEDGER_RPC_URL=settings.rpc_url,
         CREDIT_LEDGER_CHAIN_ID=str(settings.chain_id),
         CREDIT_LEDGER_DATABASE_URL=settings.database_url,
-        CREDIT_LEDGER_API_DOMAIN=f"{HOST}:{port}",
     )
+    # Served as `credit-ledger api serve` serves it: its slow-client deadlines and connection limit.
     return subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "--factory", "api.app:create_app", "--host", HOST, "--port", str(port),
-         "--log-level", "warning", "--no-access-log", "--workers", str(workers)],
-        cwd=ROOT, env=env,
+        [sys.executable, "-m", "credit_ledger.cli", "api", "serve", "--host", HOST, "--port", str(port),
+         "--log-level", "warning", "--workers", str(workers)],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
     )  # fmt: skip
 
 
@@ -201,7 +201,7 @@ def main() -> int:
         server = None
         try:
             settings, round_id, bound = populate(home, node.url, args.decisions, log)
-            print(f"\nAPI latency: {args.decisions:,} decisions in the round, uvicorn (processes as given), "
+            print(f"\nAPI latency: {args.decisions:,} decisions in the round, `api serve` (processes as given), "
                   f"SQLite, anvil; <= {args.requests} requests or {args.seconds:.0f}s per row\n")  # fmt: skip
             print("| workers | op     | clients | requests | errors | p50 (ms) | p99 (ms) | req/s     |")
             print("|---------|--------|---------|----------|--------|----------|----------|-----------|")
