@@ -24,7 +24,7 @@ from api.errors import DEFAULT_MAX_BODY_BYTES, ServiceUnavailable
 from api.serving import ServerLimits
 from ledger.chain import Chain, ChainError, NodeUnreachable
 from ledger.config import ConfigError, Settings
-from ledger.deployment import AddressBook, LedgerContracts, NotDeployed
+from ledger.deployment import AddressBook, LedgerContracts
 from ledger.deployment import load as load_deployment
 from ledger.documents import DocumentStore
 from ledger.store import Store
@@ -145,9 +145,12 @@ class Services:
                         self.settings.rpc_url, expected_chain_id=self.settings.chain_id, timeout=10.0
                     )
                 except NodeUnreachable as exc:
-                    raise ServiceUnavailable(str(exc), code="chain_unavailable") from None
+                    # The RPC URL may carry a provider's API key: the log gets it, the caller does not.
+                    log.warning("%s", exc)
+                    raise ServiceUnavailable("the chain node does not answer", code="chain_unavailable") from None
                 except ChainError as exc:
-                    raise ServiceUnavailable(str(exc), code="wrong_chain") from None
+                    log.warning("%s", exc)
+                    raise ServiceUnavailable("the chain node is not the configured chain", code="wrong_chain") from None
             return self._chain
 
     def contracts(self) -> LedgerContracts:
@@ -157,10 +160,11 @@ class Services:
             if self._contracts is None:
                 try:
                     self._contracts = load_deployment(chain, AddressBook(self.settings.address_book_path))
-                except NotDeployed as exc:
-                    raise ServiceUnavailable(str(exc), code="not_deployed") from None
-                except ChainError as exc:
-                    raise ServiceUnavailable(str(exc), code="not_deployed") from None
+                except ChainError as exc:  # NotDeployed, ContractMissing: names local paths
+                    log.warning("%s", exc)
+                    raise ServiceUnavailable(
+                        "the ledger's contracts are not deployed on this chain", code="not_deployed"
+                    ) from None
             return self._contracts
 
     def store(self) -> Store:

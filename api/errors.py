@@ -196,14 +196,18 @@ def install_error_handlers(app: FastAPI) -> None:
         return _json(exc.status_code, code, str(exc.detail), getattr(exc, "headers", None))
 
     # Chain and store failures can surface from any route that touches them.
+    # Their messages name the RPC URL (which may carry an API key) or local paths: the
+    # server log gets the detail, the caller a message to act on.
     @app.exception_handler(NodeUnreachable)
     async def _node_down(_request: Request, exc: NodeUnreachable) -> JSONResponse:
-        return _json(503, "chain_unavailable", str(exc))
+        log.warning("%s", exc)
+        return _json(503, "chain_unavailable", "the chain node does not answer; try again shortly")
 
     @app.exception_handler(ChainError)
     async def _chain(_request: Request, exc: ChainError) -> JSONResponse:
         if isinstance(exc, (NotDeployed, ContractMissing, WrongChain)):
-            return _json(503, "not_deployed", str(exc))
+            log.warning("%s", exc)
+            return _json(503, "not_deployed", "the ledger's contracts are not reachable on this chain")
         log.warning("chain error: %s", exc)
         return _json(502, "chain_error", str(exc))
 

@@ -61,7 +61,7 @@ def serve(
     listen = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     typer.echo(
         f"credit-ledger API on http://{listen}/docs ({workers} process{plural};"
-        f" chain {settings.rpc_url}, store {settings.database_url})"
+        f" chain {settings.rpc_url}, store {settings.database_url_for_display})"
     )
     typer.echo(f"sign-in: domain {config.domain}, URI {config.uri} (from {given}; never from a request's Host)")
     typer.echo(f"slow clients: {config.limits.describe()}")

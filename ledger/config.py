@@ -209,6 +209,16 @@ class Settings(BaseSettings):
         """Full model artifacts, policy documents and batch files, by content hash."""
         return self.home / "documents"
 
+    @property
+    def database_url_for_display(self) -> str:
+        """The store's URL with any password masked, for start-up lines and logs."""
+        from sqlalchemy.engine import make_url
+
+        try:
+            return make_url(self.database_url).render_as_string(hide_password=True)
+        except Exception:  # noqa: BLE001 - an unparsable URL is shown by its scheme only
+            return self.database_url.split(":", 1)[0] + ":…"
+
 
 def _pause_point(value: str) -> tuple[str, float]:
     """``point:seconds`` (seconds default 0) as a pair; ValueError if it is not that."""

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Body, Depends
 
 from api.deps import Services, get_services
-from api.errors import Unprocessable, errors
+from api.errors import ServiceUnavailable, Unprocessable, errors
 from api.schemas import VerificationResponse
 from foundation.errors import CreditLedgerError
 from ledger.bundle import BUNDLE_JSON_SCHEMA, BundleError, parse_bundle, verify_bundle
@@ -47,7 +47,12 @@ def health(services: Services = Depends(get_services)) -> dict[str, Any]:
 def _down(exc: Exception, code: str, message: str) -> dict[str, Any]:
     """A dependency's failure as /health reports it: never a library's raw message."""
     if isinstance(exc, CreditLedgerError):
-        return {"ok": False, "code": exc.code, "error": exc.message[:300]}
+        # ServiceUnavailable messages are already written for callers; others may name
+        # URLs or paths, which the log gets instead
+        if isinstance(exc, ServiceUnavailable):
+            return {"ok": False, "code": exc.code, "error": exc.message[:300]}
+        log.warning("health: %s: %s", exc.code, exc)
+        return {"ok": False, "code": exc.code, "error": message}
     log.warning("health: %s: %s: %s", code, type(exc).__name__, exc)
     return {"ok": False, "code": code, "error": f"{message} ({type(exc).__name__})"}
 

@@ -147,7 +147,8 @@ def test_health_without_a_node_reports_codes_and_no_library_text(env: LedgerEnv)
     assert_clean(response.text)
     health = response.json()
     assert health["chain"]["ok"] is False and health["chain"]["code"] == "chain_unavailable"
-    assert health["chain"]["error"].startswith("no JSON-RPC node answers")
+    assert health["chain"]["error"] == "the chain node does not answer"  # no URL: it may carry an API key
+    assert closed.rpc_url not in response.text
     assert health["contracts"]["ok"] is False and health["contracts"]["code"] == "chain_unavailable"
     assert health["store"]["ok"] is True
 
@@ -190,9 +191,10 @@ def test_when_the_node_goes_away_bodies_say_so_in_the_apis_words(
         }
         verify = c.post("/verify", json=BUNDLE_EXAMPLE)
         assert verify.status_code == 503 and _error(verify)["code"] == "chain_unavailable"
-        # /health dropped the binding: reconnecting fails with the project's own message
+        # /health dropped the binding: reconnecting fails with the API's own message, not the URL
         synced, why = sync_index(app.state.services)
-        assert synced is False and why is not None and why.startswith("no JSON-RPC node answers"), why
+        assert synced is False and why is not None and why.startswith("the chain node does not answer"), why
+        assert node_settings.rpc_url not in why
 
 
 # -- sign-in messages that are not EIP-4361 -----------------------------------------------------
