@@ -29,6 +29,7 @@ from fastapi import Request
 
 from api.deps import get_services
 from api.errors import ServiceUnavailable, TooManyRequests
+from ledger.config import ConfigError
 
 __all__ = ["POLL_SECONDS", "RelayGate", "relay_gate"]
 
@@ -51,9 +52,9 @@ class RelayGate:
 
     def __init__(self, max_in_flight: int, wait_seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
         if max_in_flight < 1:
-            raise ValueError(f"relay_max_in_flight must be >= 1, not {max_in_flight}")
+            raise ConfigError(f"ApiConfig.relay_max_in_flight must be >= 1, not {max_in_flight}")
         if not wait_seconds > 0:
-            raise ValueError(f"relay_receipt_wait_seconds must be > 0, not {wait_seconds}")
+            raise ConfigError(f"ApiConfig.relay_receipt_wait_seconds must be > 0, not {wait_seconds}")
         self.max_in_flight = max_in_flight
         self.wait_seconds = wait_seconds
         self._clock = clock

@@ -192,7 +192,8 @@ def list_disputes(
     """The merchant's disputes by id, then its relayed ones not mined yet (status "pending", no id).
 
     A pending one is looked up on the chain first: once mined, it is recorded and listed
-    with its id; one that reverted or was dropped by the node is no longer listed.
+    with its id; one that reverted, or whose nonce another transaction took, is no
+    longer listed (it filed nothing).
     """
     waiting = _relay(services).settle_pending(me.key)
     filed = services.store().disputes(merchant_key=me.key)
