@@ -92,6 +92,11 @@ class ApiConfig:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     limits: ServerLimits = field(default_factory=ServerLimits)
     secret_path: Path | None = None  # default: $CREDIT_LEDGER_HOME/api-secret.key
+    #: The dispute relay's bounds (api/relay_gate.py): the longest ``POST /merchant/disputes``
+    #: waits for the transaction to be mined before answering 202 (the dispute "pending"),
+    #: and how many relays one API process has in flight at once (one per merchant).
+    relay_receipt_wait_seconds: float = 12.0
+    relay_max_in_flight: int = 8
 
     def __post_init__(self) -> None:
         if not _DOMAIN.match(self.domain):

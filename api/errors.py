@@ -39,7 +39,8 @@ class ApiError(CreditLedgerError):
     """An error with an HTTP status and a stable machine-readable code.
 
     Its JSON body is ``{"error": {"code", "message"}}``: the code and message API
-    clients already rely on (the hint stays server-side).
+    clients already rely on. The class's hint stays server-side; a hint given where
+    the error is raised (``hint=``, e.g. a ledger error's own) is in the body too.
     """
 
     status_code: int = 400
@@ -47,9 +48,17 @@ class ApiError(CreditLedgerError):
     hint = "fix the request as the message says and send it again"
     exit_code = EXIT_INPUT
 
-    def __init__(self, message: str, *, code: str | None = None, headers: dict[str, str] | None = None) -> None:
-        super().__init__(message, code=code)
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message, code=code, hint=hint)
         self.headers = headers
+        self.body_hint = hint or ""
 
 
 class BadRequest(ApiError):
@@ -88,6 +97,12 @@ class Unprocessable(ApiError):
     status_code = 422
     code = "invalid_request"
     hint = "send the value in the shape the API documents (see /docs)"
+
+
+class TooManyRequests(ApiError):
+    status_code = 429
+    code = "too_many_requests"
+    hint = "wait for the request already in progress; send this one again after the Retry-After seconds"
 
 
 class ServiceUnavailable(ApiError):
@@ -184,7 +199,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ApiError)
     async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
-        return _json(exc.status_code, exc.code, exc.message, exc.headers)
+        return _json(exc.status_code, exc.code, exc.message, exc.headers, hint=exc.body_hint)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:

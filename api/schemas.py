@@ -155,10 +155,13 @@ class DisputeSubmitRequest(_Strict):
 
 
 class DisputeModel(BaseModel):
-    disputeId: int
+    disputeId: int | None = Field(description="The contract's dispute id; null while the dispute is pending")
     round: int
     merchantKey: str
     leafHash: str
     reason: str
-    status: str
+    status: str = Field(
+        description='"open", "upheld" or "rejected"; "pending" while its relayed transaction is not mined',
+        examples=["open", "pending"],
+    )
     filedTx: str | None

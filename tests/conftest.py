@@ -249,3 +249,16 @@ def ledger_env(ledger_node: LocalNode, tmp_path_factory: pytest.TempPathFactory)
     env = make_ledger_env(tmp_path_factory.mktemp("ledger-home"), ledger_node.url)
     yield env
     env.oracle.close()
+
+
+@pytest.fixture(scope="session")
+def manual_mining_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LedgerEnv]:
+    """A ledger like ``ledger_env`` (two rounds, five bound merchants) on an anvil node of its own.
+
+    For the tests that stop the node mining (``ledger_support.mining_paused``) to see what
+    waits for a block; nothing else shares its node.
+    """
+    with running_node(tmp_path_factory.mktemp("manual-mining-anvil")) as node:
+        env = make_ledger_env(tmp_path_factory.mktemp("manual-mining-home"), node.url, merchants=50)
+        yield env
+        env.oracle.close()

@@ -12,6 +12,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from web3.types import RPCEndpoint
+
 from ledger.accounts import RoleAccounts
 from ledger.chain import Chain
 from ledger.documents import DirectoryDocuments
@@ -42,6 +44,21 @@ def running_node(data_dir: Path) -> Iterator[LocalNode]:
         yield node
     finally:
         node.stop()
+
+
+@contextmanager
+def mining_paused(chain: Chain) -> Iterator[None]:
+    """The node accepts transactions but mines none until the block ends (anvil ``evm_setAutomine``).
+
+    Use it only on a node of the test's own (``manual_mining_env``): on exit the pool is
+    mined in one block and mining on arrival resumes.
+    """
+    chain.w3.provider.make_request(RPCEndpoint("evm_setAutomine"), [False])
+    try:
+        yield
+    finally:
+        chain.w3.provider.make_request(RPCEndpoint("evm_mine"), [])
+        chain.w3.provider.make_request(RPCEndpoint("evm_setAutomine"), [True])
 
 
 def oracle_cli_environment(settings: Settings, **extra: str) -> dict[str, str]:

@@ -9,15 +9,21 @@ signed by the caller and disputes the caller's own leaf.
 Disputes take two calls, so the merchant's key never leaves its wallet:
 
 1. ``POST /merchant/disputes/prepare`` ``{round, reason}`` answers the unsigned
-   ``CreditLedger.fileDispute(leaf, proof, reason)`` transaction (nonce, gas and
-   chain id filled in) for the wallet to sign;
-2. ``POST /merchant/disputes`` ``{signedTransaction}`` checks it, relays it,
-   waits for it to be mined and records the ``DisputeFiled`` event in the store.
+   ``CreditLedger.fileDispute(leaf, proof, reason)`` transaction (nonce, gas, gas
+   price and chain id filled in) for the wallet to sign;
+2. ``POST /merchant/disputes`` ``{signedTransaction}`` checks it (chain id, nonce,
+   gas, price, value, a simulated call: what the node would accept but never mine is
+   refused), relays it and waits a bounded time for it to be mined: 201 with the
+   dispute recorded from its ``DisputeFiled`` event, or 202 with the dispute
+   "pending" (no id yet) once ``ApiConfig.relay_receipt_wait_seconds`` have passed.
+   ``GET /merchant/disputes`` lists a pending dispute as "pending" until it is mined.
 
 Both steps are :class:`ledger.relay.DisputeRelay`'s; the routes parse the request,
-call it and map its refusals to HTTP errors (``invalid_transaction`` 400,
-``wrong_signer`` and ``not_your_decision`` 403, ``dispute_refused`` and
-``transaction_rejected`` 409, ``chain_error`` 503).
+call it and map its refusals to HTTP errors (``_RELAY_STATUS``: 400 a malformed or
+wrong transaction, 403 someone else's, 409 refused by the chain's state, each with
+its code and hint). The relay route is ``async`` and bounded by
+:class:`api.relay_gate.RelayGate`: its wait holds no thread, one relay per merchant
+at a time (429) and a few in all (503), so relays can never starve other routes.
 
 A merchant may also broadcast the signed transaction itself; then the dispute
 is on-chain at once and appears here when the indexer mirrors it.
@@ -25,14 +31,15 @@ is on-chain at once and appears here when the indexer mirrors it.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any
 
-from fastapi import APIRouter, Depends, Path, status
+from fastapi import APIRouter, Depends, Path, Response, status
 
 from api.auth import MerchantPrincipal, require_merchant
 from api.deps import Services, get_services
 from api.errors import ApiError, BadRequest, Conflict, Forbidden, NotFoundError, ServiceUnavailable, errors
+from api.relay_gate import RelayGate, relay_gate
 from api.schemas import (
     DecisionModel,
     DisputeModel,
@@ -47,7 +54,6 @@ from api.schemas import (
 )
 from ledger.bundle import BundleError, bundle_from_store
 from ledger.relay import (
-    RECEIPT_TIMEOUT_SECONDS,
     DisputeNotRecorded,
     DisputeRefused,
     DisputeRelay,
@@ -57,7 +63,7 @@ from ledger.relay import (
     TransactionRejected,
     WrongSigner,
 )
-from ledger.store import DecisionRow, DisputeRow, NotFound
+from ledger.store import DecisionRow, DisputeRow, NotFound, PendingDisputeRow
 
 router = APIRouter(prefix="/merchant", tags=["merchant"], responses=errors(401, 403, 503))
 
@@ -167,18 +173,40 @@ def _dispute_model(row: DisputeRow) -> DisputeModel:
     )
 
 
+def _pending_model(row: PendingDisputeRow) -> DisputeModel:
+    return DisputeModel(
+        disputeId=None,  # the contract numbers a dispute when its transaction is mined
+        round=row.round_id,
+        merchantKey=_hex(row.merchant_key) or "",
+        leafHash=_hex(row.leaf_hash) or "",
+        reason=row.reason,
+        status="pending",
+        filedTx=_hex(row.tx_hash),
+    )
+
+
 @router.get("/disputes", response_model=list[DisputeModel], summary="The merchant's disputes")
 def list_disputes(
     me: MerchantPrincipal = Depends(require_merchant), services: Services = Depends(get_services)
 ) -> list[DisputeModel]:
-    return [_dispute_model(d) for d in services.store().disputes(merchant_key=me.key)]
+    """The merchant's disputes by id, then its relayed ones not mined yet (status "pending", no id).
+
+    A pending one is looked up on the chain first: once mined, it is recorded and listed
+    with its id; one that reverted, or whose nonce another transaction took, is no
+    longer listed (it filed nothing).
+    """
+    waiting = _relay(services).settle_pending(me.key)
+    filed = services.store().disputes(merchant_key=me.key)
+    return [_dispute_model(d) for d in filed] + [_pending_model(p) for p in waiting]
 
 
 def _relay(services: Services) -> DisputeRelay:
     return DisputeRelay(services.contracts(), services.store())
 
 
-#: The HTTP error of each relay refusal (its ``code`` is kept).
+#: The HTTP error of each relay refusal (its ``code`` and hint are kept); the first match
+#: wins, and the subclasses (wrong_chain_id, insufficient_gas...; stale_nonce,
+#: future_nonce, underpriced) take their family's status.
 _RELAY_STATUS: tuple[tuple[type[RelayError], type[ApiError]], ...] = (
     (InvalidTransaction, BadRequest),
     (WrongSigner, Forbidden),
@@ -191,7 +219,7 @@ _RELAY_STATUS: tuple[tuple[type[RelayError], type[ApiError]], ...] = (
 
 def _http_error(exc: RelayError) -> ApiError:
     status = next((api for relay, api in _RELAY_STATUS if isinstance(exc, relay)), ServiceUnavailable)
-    return status(exc.message, code=exc.code)
+    return status(exc.message, code=exc.code, hint=exc.hint)
 
 
 @router.post(
@@ -230,24 +258,40 @@ def prepare_dispute(
     response_model=DisputeModel,
     status_code=status.HTTP_201_CREATED,
     summary="Step 2: relay the signed fileDispute transaction and record the dispute",
-    responses=errors(400, 409, 422),
+    responses={
+        status.HTTP_202_ACCEPTED: {
+            "model": DisputeModel,
+            "description": 'Relayed but not mined within the wait: the dispute is "pending" (no id yet)',
+        },
+        **errors(400, 409, 422, 429),
+    },
 )
-def submit_dispute(
+async def submit_dispute(
     body: DisputeSubmitRequest,
+    response: Response,
     me: MerchantPrincipal = Depends(require_merchant),
     services: Services = Depends(get_services),
+    gate: RelayGate = Depends(relay_gate),
 ) -> DisputeModel:
-    """Relay only a ``fileDispute`` to this ledger, signed by the caller, of the caller's own leaf."""
+    """Relay only a ``fileDispute`` to this ledger, signed by the caller, of the caller's own leaf.
+
+    201 once it is mined and recorded; 202 ("pending") if it is not mined within the
+    server's wait; 429 while another relay of the caller is in flight, 503 when the
+    server relays as many as it will at once (both with ``Retry-After``).
+    """
     raw_hex = body.signedTransaction[2:]
     if len(raw_hex) % 2:
         raise BadRequest("signedTransaction has an odd number of hex digits", code="invalid_transaction")
-    try:
-        relayed = _relay(services).relay(
-            bytes.fromhex(raw_hex),
-            signer_must_be=me.principal.address,
-            merchant_key=me.key,
-            timeout=RECEIPT_TIMEOUT_SECONDS,
-        )
-    except RelayError as exc:
-        raise _http_error(exc) from None
-    return _dispute_model(relayed.dispute)
+    with gate.admit(me.key) as deadline:
+        try:
+            relay = await gate.run(partial(_relay, services))
+            pending = await gate.run(
+                partial(relay.relay, bytes.fromhex(raw_hex), signer_must_be=me.principal.address, merchant_key=me.key)
+            )
+            dispute = await gate.poll(partial(relay.settle, pending), deadline)
+        except RelayError as exc:
+            raise _http_error(exc) from None
+    if dispute is None:
+        response.status_code = status.HTTP_202_ACCEPTED
+        return _pending_model(pending)
+    return _dispute_model(dispute)

@@ -12,7 +12,7 @@ module                        what it holds
 :mod:`~ledger.store.rounds`        rounds, their node arrays, building a round in one transaction
 :mod:`~ledger.store.anchors`       the anchoring transaction's state machine (one table)
 :mod:`~ledger.store.decisions`     decisions, proofs, each merchant's hash-chain head
-:mod:`~ledger.store.disputes`      disputes mirrored from the chain
+:mod:`~ledger.store.disputes`      disputes mirrored from the chain; relayed ones not mined yet
 :mod:`~ledger.store.applications`  on-demand applications and their batching
 :mod:`~ledger.store.nonces`        the API's sign-in nonces
 :mod:`~ledger.store.bulk`          executemany / COPY / driver-tuple paths and batch checks
@@ -59,7 +59,15 @@ from ledger.store.errors import (
 from ledger.store.merchants import MerchantStore
 from ledger.store.nonces import SigninNonceStore
 from ledger.store.rounds import RoundStore
-from ledger.store.rows import AnchorRow, ApplicationRow, DecisionRow, DisputeRow, MerchantRow, RoundRow
+from ledger.store.rows import (
+    AnchorRow,
+    ApplicationRow,
+    DecisionRow,
+    DisputeRow,
+    MerchantRow,
+    PendingDisputeRow,
+    RoundRow,
+)
 from ledger.store.schema import DECISION_COLUMN_NAMES, metadata
 from ledger.store.types import (
     ANCHOR_STATUSES,
@@ -97,6 +105,7 @@ __all__ = [
     "MerchantConflict",
     "MerchantRow",
     "NotFound",
+    "PendingDisputeRow",
     "RoundConflict",
     "RoundKind",
     "RoundRow",

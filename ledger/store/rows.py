@@ -30,6 +30,7 @@ __all__ = [
     "DecisionRow",
     "DisputeRow",
     "MerchantRow",
+    "PendingDisputeRow",
     "RoundRow",
     "decision_from_db",
     "decision_tuple",
@@ -191,6 +192,24 @@ class DisputeRow:
 
 
 @dataclass(frozen=True, slots=True)
+class PendingDisputeRow:
+    """A dispute transaction the relay sent that is not mined yet (no dispute id until it is).
+
+    ``signer`` and ``nonce`` tell whether it can still be mined: once the signer's mined
+    nonce has passed it without it, another transaction took its place.
+    """
+
+    tx_hash: bytes
+    round_id: int
+    merchant_key: bytes
+    leaf_hash: bytes
+    reason: str
+    signer: str
+    nonce: int
+    relayed_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class ApplicationRow:
     """An on-demand application waiting for (or already in) a small batch."""
 
@@ -202,7 +221,7 @@ class ApplicationRow:
     batched_round: int | None = None
 
 
-R = TypeVar("R", MerchantRow, RoundRow, AnchorRow, DisputeRow, ApplicationRow)
+R = TypeVar("R", MerchantRow, RoundRow, AnchorRow, DisputeRow, PendingDisputeRow, ApplicationRow)
 
 
 def row(cls: type[R], result: sa.Row[Any]) -> R:

@@ -8,8 +8,9 @@ the leaf layout (:data:`ledger.leaf.LEAF_LAYOUT`), so a leaf field is described 
 * ``rounds``, ``round_trees``, ``decisions``, ``merchant_heads``: each round, its
   Merkle node array, its decisions and each merchant's newest leaf;
 * ``anchors``: each round's anchoring transaction;
-* ``disputes``, ``pending_applications``, ``signin_nonces``: disputes mirrored from the
-  chain, on-demand applications, the API's sign-in nonces;
+* ``disputes``, ``pending_disputes``, ``pending_applications``, ``signin_nonces``: disputes
+  mirrored from the chain, relayed dispute transactions not mined yet, on-demand
+  applications, the API's sign-in nonces;
 * ``chain_events``, ``chain_cursors``: the event indexer's copy of the chain.
 """
 
@@ -34,6 +35,7 @@ __all__ = [
     "merchants",
     "metadata",
     "pending_applications",
+    "pending_disputes",
     "round_trees",
     "rounds",
     "signin_nonces",
@@ -194,6 +196,25 @@ disputes = sa.Table(
     sa.CheckConstraint(_one_of("status", DISPUTE_STATUSES), name="ck_disputes_status"),
     sa.Index("ix_disputes_merchant_key", "merchant_key"),
     sa.Index("ix_disputes_round_id", "round_id"),
+)
+
+pending_disputes = sa.Table(
+    "pending_disputes",
+    metadata,
+    # Dispute transactions the API relayed that were not mined within its wait: shown
+    # to their merchant as "pending" until the DisputeFiled event is recorded in
+    # ``disputes`` (which deletes the row in the same transaction).
+    _hash_col("tx_hash"),
+    sa.Column("round_id", sa.BigInteger(), nullable=False),
+    _hash_col("merchant_key"),
+    _hash_col("leaf_hash"),
+    sa.Column("reason", sa.Text(), nullable=False),
+    sa.Column("signer", sa.String(42), nullable=False),
+    sa.Column("nonce", sa.BigInteger(), nullable=False),
+    sa.Column("relayed_at", UTCDateTime(), nullable=False),
+    sa.PrimaryKeyConstraint("tx_hash", name="pk_pending_disputes"),
+    sa.ForeignKeyConstraint(["round_id"], ["rounds.round_id"], name="fk_pending_disputes_round_id_rounds"),
+    sa.Index("ix_pending_disputes_merchant_key", "merchant_key"),
 )
 
 pending_applications = sa.Table(

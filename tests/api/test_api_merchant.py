@@ -31,9 +31,11 @@ def _chain_id(env: Any) -> int:
 
 
 def _error(response: Any) -> dict[str, str]:
+    """The error body: code and message, and a hint where the raise site gives one (the relay's refusals)."""
     body = response.json()
     assert set(body) == {"error"}, body
-    assert set(body["error"]) == {"code", "message"}
+    assert {"code", "message"} <= set(body["error"]) <= {"code", "message", "hint"}, body
+    assert body["error"].get("hint", "-"), body
     return body["error"]
 
 
@@ -291,6 +293,44 @@ def test_dispute_garbage_transactions_are_4xx(client: TestClient, auth_header: A
     )
     assert 400 <= response.status_code < 500, response.text
     _error(response)
+
+
+@pytest.mark.parametrize(
+    ("change", "status", "code"),
+    [
+        ({"chainId": 1}, 400, "wrong_chain_id"),
+        ({"chainId": None}, 400, "no_chain_id"),
+        ({"gas": 21_000}, 400, "insufficient_gas"),
+        ({"value": 1}, 400, "nonzero_value"),
+        ({"nonce": +1}, 409, "future_nonce"),
+        ({"gasPrice": -1}, 409, "underpriced"),
+    ],
+    ids=["chain-1", "no-chain-id", "21000-gas", "value", "future-nonce", "underpriced"],
+)
+def test_dispute_relay_refusals_are_4xx_with_a_hint(
+    client: TestClient, auth_header: Any, ledger_env: Any, change: dict, status: int, code: str
+) -> None:
+    """A prepared dispute with one field changed: refused at once, with its code and a hint to prepare again."""
+    account = ledger_env.merchant_account(A)
+    header = auth_header(account)
+    round_id = ledger_env.rounds[-1].round_id
+    prepared = client.post("/merchant/disputes/prepare", json={"round": round_id, "reason": "r"}, headers=header)
+    tx = dict(prepared.json()["transaction"])
+    tx.pop("from")
+    for field, value in change.items():
+        if value is None:
+            tx.pop(field)
+        elif field in ("nonce", "gasPrice"):
+            tx[field] += value  # relative to the prepared one: the node's next nonce, its gas price
+        else:
+            tx[field] = value
+    raw = "0x" + bytes(account.sign_transaction(tx).raw_transaction).hex()
+    response = client.post("/merchant/disputes", json={"signedTransaction": raw}, headers=header)
+    assert response.status_code == status, response.text
+    error = _error(response)
+    assert error["code"] == code and "/merchant/disputes/prepare" in error["hint"]
+    listed = client.get("/merchant/disputes", headers=header).json()
+    assert [d for d in listed if d["status"] == "pending"] == []  # nothing was relayed
 
 
 # -- merchant A against merchant B's key, ids and rounds ----------------------------

@@ -158,6 +158,37 @@ def test_disputes(built_store: Store, keyof) -> None:
     assert store.get_dispute(11) == r
 
 
+def test_pending_disputes_until_the_dispute_is_recorded(built_store: Store, keyof) -> None:
+    """A relayed, unmined dispute is listed per merchant until its dispute is recorded (same transaction)."""
+    store = built_store
+    leaf = store.decision(1, keyof("b")).leaf_hash
+    tx, other_tx = os.urandom(32), os.urandom(32)
+    at = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
+    p = store.add_pending_dispute(tx, 1, keyof("b"), leaf, "limit too low", signer=ADDR, nonce=7, relayed_at=at)
+    assert (p.tx_hash, p.round_id, p.signer, p.nonce, p.relayed_at) == (tx, 1, ADDR_CHECKSUM, 7, at)
+    assert store.add_pending_dispute(tx, 1, keyof("b"), leaf, "limit too low", signer=ADDR, nonce=7) == p
+    with pytest.raises(DisputeConflict):
+        store.add_pending_dispute(tx, 1, keyof("b"), leaf, "another reason", signer=ADDR, nonce=7)
+    with pytest.raises(NotFound):
+        store.add_pending_dispute(other_tx, 99, keyof("b"), leaf, "no such round", signer=ADDR, nonce=8)
+    with pytest.raises(InvalidData):
+        store.add_pending_dispute(other_tx, 1, keyof("b"), leaf, "r", signer="not an address", nonce=8)
+    store.add_pending_dispute(other_tx, 1, keyof("c"), os.urandom(32), "wrong score", signer=ADDR, nonce=8)
+    assert [x.tx_hash for x in store.pending_disputes()] == [tx, other_tx]
+    assert store.pending_disputes(merchant_key=keyof("b")) == [p]
+
+    # a conflicting dispute record leaves the pending relay as it was
+    store.add_dispute(11, 1, keyof("a"), leaf, "first", filed_tx=os.urandom(32))
+    with pytest.raises(DisputeConflict):
+        store.add_dispute(11, 1, keyof("b"), leaf, "limit too low", filed_tx=tx)
+    assert store.pending_disputes(merchant_key=keyof("b")) == [p]
+    # recording the dispute its transaction filed ends the pending relay
+    store.add_dispute(12, 1, keyof("b"), leaf, "limit too low", filed_tx=tx)
+    assert store.pending_disputes(merchant_key=keyof("b")) == []
+    assert store.drop_pending_dispute(other_tx) and not store.drop_pending_dispute(other_tx)
+    assert store.pending_disputes() == []
+
+
 # -- pending applications ---------------------------------------------------------------
 
 

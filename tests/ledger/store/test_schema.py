@@ -13,7 +13,7 @@ from alembic.migration import MigrationContext
 
 from ledger.store import Store, metadata, normalise_url
 
-HEAD = "0005_round_export_hash"
+HEAD = "0006_pending_disputes"
 
 TABLES = {
     "merchants",
@@ -27,6 +27,7 @@ TABLES = {
     "chain_cursors",
     "merchant_heads",
     "signin_nonces",
+    "pending_disputes",
 }
 
 
@@ -158,3 +159,17 @@ def test_0005_records_the_export_a_round_scored(store: Store, built_round: Calla
     assert "export_hash" not in {c["name"] for c in sa.inspect(store.engine).get_columns("rounds")}
     _migrate_to(store, "head", "upgrade")
     assert store.get_round(1).root == built.root and store.get_round(1).export_hash is None
+
+
+def test_0006_pending_disputes_down_and_up(store: Store, built_round: Callable[..., Any]) -> None:
+    """0006 adds the pending relays' table alone: down to 0005 drops it, the rest of the store stays."""
+    built = built_round(1, ["a"])
+    store.create_round(1, "merchant", "weekly", 1, 1)
+    store.save_built_round(1, built.rows, built.nodes, built.root, built.batch_hash, "/b/1")
+    store.add_pending_dispute(b"\x01" * 32, 1, built.rows[0].merchant_key, built.rows[0].leaf_hash, "r",
+                              signer="0x" + "ab" * 20, nonce=3)  # fmt: skip
+
+    _migrate_to(store, "0005_round_export_hash", "downgrade")
+    assert "pending_disputes" not in sa.inspect(store.engine).get_table_names()
+    _migrate_to(store, "head", "upgrade")
+    assert store.pending_disputes() == [] and store.get_round(1).root == built.root
