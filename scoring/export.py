@@ -517,9 +517,6 @@ def _write_csv(frame: pd.DataFrame, path: Path) -> None:
         if pa.types.is_dictionary(array.type):
             array = array.cast(array.type.value_type)
         if pa.types.is_timestamp(array.type):
-            days = pc.cast(array, pa.date32(), safe=False)
-            if pc.all(pc.equal(pc.cast(days, array.type), array)).as_py() is False:
-                raise ExportValueInvalid("holds a time of day; the export's dates are days", column=name)
-            array = days
+            array = pc.cast(array, pa.date32(), safe=False)  # a record is for its calendar day
         arrow = arrow.set_column(i, name, array)
     pa_csv.write_csv(arrow, path, write_options=pa_csv.WriteOptions(quoting_style="needed"))

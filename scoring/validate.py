@@ -211,7 +211,7 @@ def validate(data: PlatformData) -> ValidationResult:
     log = _IssueLog(n)
 
     ids = df["merchant_id"]
-    dates = pd.to_datetime(df["date"], errors="coerce")
+    dates = pd.to_datetime(df["date"], errors="coerce").dt.floor("D")  # a record is for its calendar day
     df = df.assign(date=dates)
     bad_day, day_reasons = _reader_faults(data, n, "invalid_date")
     null_id = ids.isna().to_numpy()

@@ -892,3 +892,14 @@ def test_a_parquet_column_of_nulls_is_missing_values(tmp_path: Path, merchants: 
     pq.write_table(table, path / "daily.parquet")
     report = _report(read_platform_data(path))
     assert report["rules"]["nan_measure"]["records"] == N * 60 and report["records"]["rejected"] == 0
+
+
+def test_a_timestamp_is_its_calendar_day(tmp_path: Path, merchants: PlatformData) -> None:
+    """A warehouse's timestamps at 15:00 are the same records as the days (not out of the window on the last day)."""
+    path = merchants.write(tmp_path / "export")
+    _parquet("daily.parquet", lambda f: f.assign(date=f["date"] + pd.Timedelta(hours=15)))(path)
+    back = read_platform_data(path)
+    assert _report(back)["records"]["rejected"] == 0
+    pd.testing.assert_frame_equal(build_features(back), build_features(merchants))
+    csv_copy = read_platform_data(back.write(tmp_path / "csv", "csv"))  # written as days
+    pd.testing.assert_frame_equal(build_features(csv_copy), build_features(merchants))
