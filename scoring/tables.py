@@ -273,6 +273,10 @@ def _check_type(series: pd.Series, column: Column, file: str) -> None:
 
 def floats(series: pd.Series) -> NDArray[np.float64]:
     """A numeric column as float64, missing values as NaN (numpy or nullable dtypes alike)."""
+    dtype = series.dtype
+    if isinstance(dtype, np.dtype) and dtype.kind in "iuf":  # the common case: no conversion pass
+        plain: NDArray[np.float64] = series.to_numpy().astype(np.float64, copy=False)
+        return plain
     values: NDArray[np.float64] = pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
     return values
 

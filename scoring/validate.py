@@ -154,20 +154,26 @@ class _IssueLog:
         Each check is ``(column, mask, values, reason)``; ``reason`` makes the text from
         the record's value, for the few records it applies to.
         """
-        n = len(self.keep)
-        taken = ~self.keep.copy()
-        columns = np.empty(n, dtype=object)
-        reasons = np.empty(n, dtype=object)
-        hit_any = np.zeros(n, dtype=bool)
+        taken = ~self.keep
+        parts: list[tuple[NDArray[np.int64], str, list[str]]] = []
         for column, mask, values, reason in checks:
             hit = mask & ~taken
-            if not hit.any():
+            positions = np.flatnonzero(hit)
+            if not len(positions):
                 continue
-            columns[hit] = column
-            reasons[hit] = [reason(v) for v in values[hit]]
+            parts.append((positions, column, [reason(v) for v in values[positions]]))
             taken |= hit
-            hit_any |= hit
-        self.add(hit_any, rule, columns, reasons)
+        if not parts:
+            return
+        positions = np.concatenate([p for p, _, _ in parts])
+        hits = np.zeros(len(self.keep), dtype=bool)
+        hits[positions] = True
+        columns = np.empty(len(self.keep), dtype=object)
+        reasons = np.empty(len(self.keep), dtype=object)
+        for p, column, texts in parts:
+            columns[p] = column
+            reasons[p] = texts
+        self.add(hits, rule, columns, reasons)
 
     def frame(self, ids: pd.Series, dates: pd.Series) -> pd.DataFrame:
         if not self.parts:
@@ -354,16 +360,16 @@ def _check_values(
         if column not in values:
             continue
         v = values[column]
-        integer = pd.api.types.is_integer_dtype(df[column].dtype)  # int columns hold neither NaN nor fractions
-        if not integer:
-            invalid.append((column, np.isinf(v), v, lambda x: f"{_num(x)} is not a finite number"))
-            if column in whole:
-                with np.errstate(invalid="ignore"):
-                    fraction = np.isfinite(v) & (v != np.floor(v))
-                invalid.append((column, fraction, v, lambda x: f"{_num(x)} is not a whole number"))
         bound = BOUNDS[column]
-        over = np.abs(v) > bound  # NaN compares False; infinity is taken by invalid_value first
-        bounds.append((column, over, v, _above(bound)))
+        over = np.abs(v) > bound  # NaN compares False; infinity is over every bound
+        if over.any():
+            infinite = over & np.isinf(v)
+            invalid.append((column, infinite, v, lambda x: f"{_num(x)} is not a finite number"))
+            bounds.append((column, over & ~infinite, v, _above(bound)))
+        if column in whole and not pd.api.types.is_integer_dtype(df[column].dtype):  # ints hold no fractions
+            with np.errstate(invalid="ignore"):
+                fraction = np.isfinite(v) & (v != np.floor(v))
+            invalid.append((column, fraction, v, lambda x: f"{_num(x)} is not a whole number"))
     log.add_first("invalid_value", invalid)
     log.add_first("out_of_bounds", bounds)
 

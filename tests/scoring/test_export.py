@@ -11,6 +11,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
+import re
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, event, given, settings
@@ -903,3 +906,18 @@ def test_a_timestamp_is_its_calendar_day(tmp_path: Path, merchants: PlatformData
     pd.testing.assert_frame_equal(build_features(back), build_features(merchants))
     csv_copy = read_platform_data(back.write(tmp_path / "csv", "csv"))  # written as days
     pd.testing.assert_frame_equal(build_features(csv_copy), build_features(merchants))
+
+
+@settings(max_examples=500, deadline=None)
+@given(text=st.text(alphabet="0123456789+-.eE xinfaINFAty,_", max_size=8))
+def test_arrows_number_parser_takes_the_dialect_and_only_nan_and_infinity_beyond(text: str) -> None:
+    """What the CSV reader's one-pass path relies on: a finite number from Arrow is a dialect number, and back."""
+    try:
+        value = pc.cast(pa.array([text]), pa.float64())[0].as_py()
+    except pa.ArrowInvalid:
+        value = None
+    dialect = re.fullmatch(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", text) is not None
+    if dialect:
+        assert value is not None and value == float(text)
+    elif value is not None:
+        assert not math.isfinite(value), f"Arrow reads {text!r} as {value!r}, the dialect does not"
