@@ -117,12 +117,10 @@ class Staged:
     archive: ExportArchive
     path: Path
     export_hash: bytes
-    adopted: bool = False
 
     def adopt(self) -> bytes:
         """Put the staged copy into the archive (idempotent: an export archived before stays)."""
         self.archive.adopt(self.path, self.export_hash)
-        self.adopted = True
         return self.export_hash
 
 

@@ -298,6 +298,19 @@ def test_run_round_refuses_a_malformed_export_and_writes_nothing(
     assert _written(env) == before  # no round, no archived export, no document
 
 
+def test_run_round_refuses_an_export_of_another_segment(
+    ledgers: dict[str, LedgerEnv], rounds: dict[str, RoundResult], week: PlatformData, tmp_path: Path
+) -> None:
+    env = ledgers["parquet"]
+    directory = week.write(tmp_path / "export")
+    before = _written(env)
+    result = runner.invoke(
+        oracle_app, ["run-round", "--export", str(directory), "--segment", "farmer"], env=_cli_env(env)
+    )
+    assert result.exit_code == 2 and "error[segment_mismatch]" in result.output and "'merchant'" in result.output
+    assert _written(env) == before
+
+
 def test_the_real_command_prints_the_error_once_and_exits_2(
     ledgers: dict[str, LedgerEnv], rounds: dict[str, RoundResult], week: PlatformData, tmp_path: Path
 ) -> None:
