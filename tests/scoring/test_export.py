@@ -27,6 +27,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from scoring.csv_dialect import NUMBER
 from scoring.errors import (
     DataFormatError,
     ExportColumnsInvalid,
@@ -916,7 +917,7 @@ def test_arrows_number_parser_takes_the_dialect_and_only_nan_and_infinity_beyond
         value = pc.cast(pa.array([text]), pa.float64())[0].as_py()
     except pa.ArrowInvalid:
         value = None
-    dialect = re.fullmatch(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", text) is not None
+    dialect = re.fullmatch(NUMBER, text) is not None
     if dialect:
         assert value is not None and value == float(text)
     elif value is not None:
