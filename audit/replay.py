@@ -20,6 +20,10 @@ Order of work (each step only trusts what the previous ones verified):
    and the batch files; its private inputs must reproduce each feature commitment;
    and re-scoring those inputs with the model and policy the leaf names, at the
    round's as-of date, must give the leaf's score, limit, products and reasons.
+6. **Exports** (when an exports directory is given): the platform export each round's
+   batch file names is hashed, validated and turned into features again, which must
+   give the export hash, the validation report and the committed feature bytes
+   (:mod:`audit.exports`).
 
 Every failure is a :class:`audit.report.Discrepancy` under its check; a replay never
 stops at the first one. A round whose batch file cannot be trusted is still chained
@@ -35,10 +39,12 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Final
 
 from eth_account.signers.local import LocalAccount
 
+from audit.exports import RoundExport, check_round_export
 from audit.report import AuditReport, Discrepancy
 from audit.rescore import RescoreError, rescore_rows
 from foundation.errors import CreditLedgerError
@@ -178,9 +184,14 @@ def replay(
     from_round: int | None = None,
     to_round: int | None = None,
     rescore: bool = True,
+    exports: Path | None = None,
     log: Callable[[str], None] = lambda _m: None,
 ) -> AuditReport:
-    """Replay the ledger on ``contracts`` and return the report (never raises for a discrepancy)."""
+    """Replay the ledger on ``contracts`` and return the report (never raises for a discrepancy).
+
+    ``exports`` is a directory of platform exports laid out as the export archive
+    (``<dir>/<export hash hex>/``); without it the exports are not checked.
+    """
     chain = contracts.chain
     head = int(chain.w3.eth.block_number)
     report = AuditReport(
@@ -236,6 +247,23 @@ def replay(
     if store is not None:
         for r in rounds:
             _check_inputs_and_rescore(states[r], store_rows[r], artifacts, policies, report, rescore)
+    # 7. exports
+    if exports is None:
+        report.notes.append("no exports directory given: the platform exports the rounds scored were not checked")
+    else:
+        for r in rounds:
+            state = states[r]
+            trusted = state.batch if state.leaves is not None else None  # a batch file that agreed with the chain
+            anchor = state.anchor
+            target = RoundExport(
+                r,
+                trusted,
+                store_rows.get(r) if store is not None else None,
+                _stored_round(store, r),
+                artifacts.get(anchor.model_version),
+                policies.get(anchor.policy_version),
+            )
+            check_round_export(target, exports, documents, report)
     report.count("rounds", len(rounds))
     report.count("leaves", sum(len(store_rows.get(r, [])) or (len(states[r].leaves or [])) for r in rounds))
     report.finished_at = datetime.now(dt.UTC)
@@ -243,6 +271,15 @@ def replay(
         f"replay finished in {time.perf_counter() - started:.1f}s: {'ok' if report.ok else 'FAILED ' + ', '.join(report.failed_checks())}"
     )
     return report
+
+
+def _stored_round(store: Store | None, round_id: int) -> RoundRow | None:
+    if store is None:
+        return None
+    try:
+        return store.get_round(round_id)
+    except NotFound:
+        return None  # reported by store.round
 
 
 def _check_onchain_state(contracts: LedgerContracts, view: ChainView, report: AuditReport) -> None:

@@ -36,6 +36,9 @@ CHECKS: dict[str, str] = {
     "inputs.missing": "the store holds the private inputs (salt, feature bytes) of every decision",
     "inputs.commitment": "keccak(salt || feature_bytes) equals each leaf's feature commitment",
     "rescore": "re-scoring the committed inputs with the named model and policy gives the leaf's decision",
+    "export.hash": "each round's platform export is there, and its files hash to the export hash its batch file names",
+    "export.report": "validating that export again gives the validation report its batch file names, stored as a document",
+    "export.features": "the features derived again from that export equal every decision's committed feature bytes",
 }
 
 

@@ -52,6 +52,13 @@ def replay_cmd(
     ),
     to_round: int = typer.Option(None, "--to-round", min=0, help="Last round to audit."),
     no_rescore: bool = typer.Option(False, "--no-rescore", help="Skip re-scoring (commitments are still checked)."),
+    exports: Path = typer.Option(
+        None,
+        "--exports",
+        file_okay=False,
+        help="Directory of the platform exports rounds scored, one per export hash (as the archive keeps them). "
+        "Default: $CREDIT_LEDGER_HOME/exports.",
+    ),
     json_out: Path = typer.Option(
         None, "--json", help="Also write the report as JSON to this file ('-' for stdout, tables then go to stderr)."
     ),
@@ -60,7 +67,8 @@ def replay_cmd(
     ),
 ) -> None:
     """Read every event, fetch every document and batch file, rebuild every root, walk every hash chain,
-    compare the store's leaves, recompute every feature commitment and re-score every decision."""
+    compare the store's leaves, recompute every feature commitment, re-score every decision, and
+    re-hash, re-validate and re-derive the features of every round's platform export."""
     from audit.replay import record_audit, replay
     from audit.report import render
     from ledger.accounts import RoleAccounts
@@ -69,6 +77,7 @@ def replay_cmd(
     from ledger.documents import document_source
     from ledger.roles import Role
     from ledger.store import Store
+    from sources.exports import archive_in
 
     settings = _settings()
     out = Console(stderr=True, soft_wrap=True) if str(json_out) == "-" else console
@@ -86,6 +95,7 @@ def replay_cmd(
             from_round=from_round,
             to_round=to_round,
             rescore=not no_rescore,
+            exports=exports or archive_in(settings.home).root,
             log=lambda m: out.print(f"[dim]{m}[/dim]"),
         )
     except CreditLedgerError as exc:  # no node, nothing deployed, no store...: exit 2, never 1

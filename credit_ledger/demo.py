@@ -20,9 +20,11 @@ from ledger.node import LocalNode
 from ledger.roles import Role
 from oracle.ondemand import OnDemandDesk
 from oracle.publish import execute_policy, propose_policy, publish_model
-from oracle.service import Oracle, RoundResult
+from oracle.service import Oracle, RoundResult, store_segment
+from sources.exports import archive_in
+from sources.platform import synthetic_round
 from sources.records import DecisionSource
-from sources.synthetic import ScoringSource, default_source
+from sources.synthetic import ScoringSource
 
 DEMO_MERCHANTS_BOUND = 5  # the first few merchants get dev accounts, so they can sign in
 DEV_CHAIN_IDS = (31337, 1337)
@@ -104,21 +106,26 @@ def run_demo(
     contracts, reused = deploy(
         chain, accounts, AddressBook(settings.address_book_path), settings.policy_delay_seconds, log=log
     )
-    source = default_source(settings.home, merchants, log=log)
+    source = ScoringSource.prepare(settings.home, merchants, log=log)
     publish_source(contracts, accounts, source, DocumentStore(settings.documents_dir), log)
 
     oracle = Oracle(settings, log=log, accounts=accounts)
     try:
-        results = [oracle.run_round(source) for _ in range(rounds)]
-        if isinstance(source, ScoringSource):
-            # Three new applications, decided at once and anchored as one small on-demand batch.
-            desk = OnDemandDesk(oracle, source, batch_size=3, max_wait=60, log=log)
-            offset = 3 * len(oracle.store.rounds(kind="on_demand"))
-            for i in range(3):
-                desk.apply(f"M{(merchants - 1 - offset - i) % merchants:08d}")
-            flushed = desk.flush(force=True)
-            if flushed is not None:
-                results.append(flushed)
+        # Each week of the synthetic platform is written as an export and scored like a platform's own.
+        results = []
+        segment = store_segment(source.segment)
+        for _ in range(rounds):
+            round_id = oracle.resume_or_next(segment)
+            weekly = synthetic_round(source, oracle.week_of(segment, round_id), archive_in(settings.home), log)
+            results.append(oracle.run_round(weekly, round_id=round_id))
+        # Three new applications, decided at once and anchored as one small on-demand batch.
+        desk = OnDemandDesk(oracle, source, batch_size=3, max_wait=60, log=log)
+        offset = 3 * len(oracle.store.rounds(kind="on_demand"))
+        for i in range(3):
+            desk.apply(f"M{(merchants - 1 - offset - i) % merchants:08d}")
+        flushed = desk.flush(force=True)
+        if flushed is not None:
+            results.append(flushed)
         last = next(r for r in reversed(results) if r.kind == "weekly")
         sample_ids = [r.merchant_id for r in oracle.store.decisions_in_round(last.round_id)][:DEMO_MERCHANTS_BOUND]
         bound = oracle.bind_demo_merchants(sample_ids)

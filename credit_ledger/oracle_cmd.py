@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
 
-from credit_ledger.common import ReportErrors, console, report_error
+from credit_ledger.common import ReportErrors, console, fail, report_error
 from credit_ledger.common import load_settings as _settings
+
+if TYPE_CHECKING:
+    from sources.platform import CheckedExport
 
 oracle_app = typer.Typer(
     help="Score rounds, anchor them, and inspect their state.", no_args_is_help=True, cls=ReportErrors
@@ -26,17 +30,50 @@ def run_round(
     round_id: int = typer.Option(
         None, "--round", help="Round number (default: resume an unfinished round, else the next one)."
     ),
-    merchants: int = typer.Option(1000, min=1, help="Merchants on the (synthetic) platform."),
-    segment: str = typer.Option("merchant", help="merchant or farmer"),
+    export: Path = typer.Option(
+        None,
+        "--export",
+        file_okay=False,
+        help="Score this platform export (a directory: manifest.json + Parquet or CSV tables, "
+        "scoring/DATA_FORMAT.md). It is validated and archived before the round is created.",
+    ),
+    synthetic: bool = typer.Option(
+        False,
+        "--synthetic",
+        help="Score the synthetic platform's week, written to disk as an export first (the default without --export).",
+    ),
+    merchants: int = typer.Option(1000, min=1, help="Merchants on the synthetic platform."),
+    segment: str = typer.Option(None, help="merchant or farmer (default: the export's; merchant for --synthetic)"),
 ) -> None:
-    """Score every active merchant, build the tree and batch file, store, anchor. Safe to rerun after a crash."""
-    from oracle.service import Oracle
+    """Validate and archive the export, score it, build the tree and batch file, store, anchor. Safe to rerun after a crash."""
+    from oracle.service import Oracle, store_segment
+    from scoring.export import read_manifest
+    from sources.exports import archive_in
+    from sources.platform import ExportSource, SegmentMismatch, check_export, synthetic_round
     from sources.synthetic import ScoringSource
 
+    if export is not None and synthetic:
+        fail("--export and --synthetic exclude each other: score a platform export or the synthetic platform", 2)
     settings = _settings()
+    archive = archive_in(settings.home)
+    checked: CheckedExport | None = None
+    if export is not None:
+        # Refused here, before the store, the chain or the model are touched: nothing is written.
+        exported = read_manifest(export).segment
+        if segment is not None and segment != exported:
+            raise SegmentMismatch(f"the export {export} is for segment {exported!r}, not {segment!r}")
+        segment = exported
+        checked = check_export(export, archive, log=console.print)
     oracle = Oracle(settings, log=console.print)
     try:
-        source = ScoringSource.prepare(settings.home, merchants, segment=segment, log=console.print)
+        scoring = ScoringSource.prepare(settings.home, merchants, segment=segment or "merchant", log=console.print)
+        weekly = store_segment(scoring.segment)
+        round_id = round_id if round_id is not None else oracle.resume_or_next(weekly)
+        source = (
+            ExportSource(scoring, checked)
+            if checked is not None
+            else synthetic_round(scoring, oracle.week_of(weekly, round_id), archive, log=console.print)
+        )
         result = oracle.run_round(source, round_id=round_id)
     finally:
         oracle.close()
@@ -44,6 +81,8 @@ def run_round(
     table.add_row("decisions", f"{result.decisions:,}")
     table.add_row("root", "0x" + result.root.hex())
     table.add_row("batch file", f"sha256:{result.batch_hash.hex()}")
+    table.add_row("export", source.export.export_hash.hex())
+    table.add_row("validation", _validation_line(source.export))
     table.add_row("anchor tx", "0x" + result.tx_hash.hex())
     table.add_row("block", str(result.block_number))
     table.add_row(
@@ -51,6 +90,13 @@ def run_round(
         ("built" if result.built_now else "resumed") + ", " + ("anchored" if result.anchored_now else "found anchored"),
     )
     console.print(table)
+
+
+def _validation_line(checked: CheckedExport) -> str:
+    """What validation did to the export, for the round's table."""
+    summary = checked.validation.summary
+    rejected = int((checked.validation.issues["action"] == "reject").sum())
+    return f"{summary['accepted_records']:,} of {summary['input_records']:,} records accepted, {rejected:,} rejected"
 
 
 @oracle_app.command("serve")

@@ -3,7 +3,10 @@
 Format: the OpenZeppelin ``StandardMerkleTree`` ``standard-v1`` dump (``format``,
 ``leafEncoding``, ``tree``, ``values``: the decision leaves in input order with their
 tree positions) plus one ``metadata`` object (round, segment, model and policy
-versions, chain id, decision count, root). We chose the OZ dump because the reference
+versions, chain id, decision count, root, the data window's last day, and for a round
+scored from a platform export the export hash and the validation report's SHA-256,
+``0x`` hex; those two keys are absent when there is none, so batch files written before
+them read and re-serialise unchanged). We chose the OZ dump because the reference
 JavaScript library, our Python ``ledger.merkle.load`` and any auditor's script read it
 as is, and it carries every node, so a root is rebuilt from the file alone.
 
@@ -44,9 +47,11 @@ class BatchMetadata:
     decision_count: int
     root: str  # 0x-hex
     as_of: str = ""  # ISO date of the data window's last day: replay needs it for date-based products
+    export_hash: str = ""  # 0x-hex export hash (sources.exports) of the export scored, "" if none
+    validation_report_hash: str = ""  # 0x-hex SHA-256 of that export's validation report document
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "round": self.round,
             "segment": self.segment,
             "modelVersion": self.model_version,
@@ -56,6 +61,11 @@ class BatchMetadata:
             "root": self.root,
             "asOf": self.as_of,
         }
+        if self.export_hash:
+            out["exportHash"] = self.export_hash
+        if self.validation_report_hash:
+            out["validationReportHash"] = self.validation_report_hash
+        return out
 
     @classmethod
     def from_json(cls, raw: Any) -> BatchMetadata:
@@ -69,9 +79,22 @@ class BatchMetadata:
                 decision_count=int(raw["decisionCount"]),
                 root=str(raw["root"]),
                 as_of=str(raw.get("asOf", "")),
+                export_hash=_hash_field(raw, "exportHash"),
+                validation_report_hash=_hash_field(raw, "validationReportHash"),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise BatchFileError(f"metadata: malformed ({exc})") from exc
+
+
+def _hash_field(raw: Any, key: str) -> str:
+    """An optional 0x-hex 32-byte hash of the metadata ("" when absent: batch files from before it)."""
+    value = raw.get(key, "")
+    if value == "":
+        return ""
+    hexdigits = value[2:] if isinstance(value, str) and value.startswith("0x") else ""
+    if len(hexdigits) != 2 * HASH_BYTES or not all(c in "0123456789abcdef" for c in hexdigits):
+        raise ValueError(f"{key} {value!r} is not a 0x-hex 32-byte hash")
+    return str(value)
 
 
 @dataclass(frozen=True)
@@ -85,8 +108,18 @@ class Batch:
         return self.tree.root
 
 
-def build_batch(leaves: Sequence[DecisionLeaf] | LeafColumns, segment: str, chain_id: int, as_of: str = "") -> Batch:
+def build_batch(
+    leaves: Sequence[DecisionLeaf] | LeafColumns,
+    segment: str,
+    chain_id: int,
+    as_of: str = "",
+    export_hash: bytes | None = None,
+    validation_report_hash: bytes | None = None,
+) -> Batch:
     """Tree and metadata for one round's leaves (all must share round, model and policy).
+
+    ``export_hash`` and ``validation_report_hash`` name the platform export the round
+    scored and its validation report, when there is one.
 
     ``leaves`` is a list of :class:`DecisionLeaf` or, on the oracle's fast path, a
     :class:`ledger.leaf.LeafColumns` (which shares round, model and policy by
@@ -118,6 +151,8 @@ def build_batch(leaves: Sequence[DecisionLeaf] | LeafColumns, segment: str, chai
         decision_count=len(leaves),
         root="0x" + tree.root.hex(),
         as_of=as_of,
+        export_hash="0x" + export_hash.hex() if export_hash else "",
+        validation_report_hash="0x" + validation_report_hash.hex() if validation_report_hash else "",
     )
     return Batch(metadata, leaves, tree)
 

@@ -274,6 +274,10 @@ class Oracle:
             )
         return model_version, policy_version
 
+    def week_of(self, segment: Segment, round_id: int) -> int:
+        """The week a weekly round of ``segment`` scores: how many weekly rounds of it come before."""
+        return len([r for r in self.store.rounds(segment=segment, kind="weekly") if r.round_id < round_id])
+
     def next_round_id(self) -> int:
         """One past the highest round in the store or on-chain."""
         latest = self.store.latest_round()
@@ -326,14 +330,15 @@ class Oracle:
             )
         self.store.create_round(round_id, segment, kind, model_version, policy_version)
         started = time.perf_counter()
-        week = len([r for r in self.store.rounds(segment=segment, kind="weekly") if r.round_id < round_id])
         with stages.stage("scoring"):
-            scored = source.decisions(round_id, week)
+            scored = source.decisions(round_id, self.week_of(segment, round_id))
             cols = scored.columns
             n = len(cols)
             stages.decisions = n
         if not n:
             raise OracleError(f"round {round_id}: the source produced no decisions")
+        # The export's validation report, content-addressed before any row names it.
+        report_hash = self.documents.put(scored.validation_report) if scored.validation_report is not None else None
         self.log(
             f"round {round_id}: scored {n:,} {source.segment}s in {time.perf_counter() - started:.1f}s (data as of {scored.as_of})"
         )
@@ -373,7 +378,14 @@ class Oracle:
                         prev_leaf_hash=prev_hashes,
                     )
                 with stages.stage("tree"):
-                    batch = batchfile.build_batch(leaves, source.segment, self.chain.chain_id, as_of=scored.as_of)
+                    batch = batchfile.build_batch(
+                        leaves,
+                        source.segment,
+                        self.chain.chain_id,
+                        as_of=scored.as_of,
+                        export_hash=scored.export_hash,
+                        validation_report_hash=report_hash,
+                    )
                 with stages.stage("batch file"):
                     batch_hash = self.documents.put_chunks(batchfile.to_chunks(batch))
             except BaseException:
@@ -413,6 +425,7 @@ class Oracle:
                 batch_hash,
                 str(self.documents.path_for(batch_hash)),
                 export_hash=scored.export_hash,
+                validation_report_hash=report_hash,
             )
         self.log(
             f"round {round_id}: built {n:,} decisions, root 0x{batch.root.hex()}, batch file sha256:{batch_hash.hex()}"

@@ -2,9 +2,11 @@
 
 Pure Python + scikit-learn; knows nothing of chains.  Public API (stable):
 
-* :func:`generate_merchants`, :func:`generate_farmers`, :class:`PlatformData`,
-  :func:`read_platform_data` - synthetic exports (``scoring/DATA_FORMAT.md``)
-* :func:`validate` - record-level accept / repair / reject
+* :class:`PlatformData`, :func:`read_platform_data`, :func:`write_export` - the platform
+  export, Parquet or CSV (``scoring/DATA_FORMAT.md``); :func:`generate_merchants`,
+  :func:`generate_farmers` - synthetic exports
+* :func:`validate` - structural refusal, then record-level accept / repair / reject;
+  :func:`validation_report` - its canonical report
 * :func:`build_features` - 60-day features indexed by ``merchant_id``
 * :func:`train`, :class:`ModelArtifact`, :func:`load_artifact` - the scorecard
 * :class:`Policy`, :func:`default_policy`, :func:`load_policy` and the product bits
@@ -24,13 +26,21 @@ from scoring.errors import (
     ArtifactError,
     CanonicalEncodingError,
     DataFormatError,
+    ExportColumnsInvalid,
+    ExportEmpty,
+    ExportFileUnreadable,
+    ExportFormatUnknown,
+    ExportValueInvalid,
+    ManifestInvalid,
     PolicyError,
     ScoringError,
     TrainingError,
     ValidationError,
 )
+from scoring.export import read_platform_data, write_export
 from scoring.features import build_features
 from scoring.pipeline import train_segment
+from scoring.platform import PlatformData
 from scoring.policy import (
     COOP_TRADE_LINE,
     FARM_INPUT_LOAN,
@@ -45,8 +55,9 @@ from scoring.policy import (
 from scoring.reasons import REASONS, Reason
 from scoring.refresh import DecisionChange, compare, compare_rounds
 from scoring.scorecard import ModelArtifact, load_artifact, train
-from scoring.synth import PlatformData, generate_farmers, generate_merchants, read_platform_data
+from scoring.synth import generate_farmers, generate_merchants
 from scoring.validate import ValidationResult, validate
+from scoring.validation_report import validation_report
 
 __all__ = [
     "COOP_TRADE_LINE",
@@ -62,6 +73,12 @@ __all__ = [
     "Decision",
     "DecisionBatch",
     "DecisionChange",
+    "ExportColumnsInvalid",
+    "ExportEmpty",
+    "ExportFileUnreadable",
+    "ExportFormatUnknown",
+    "ExportValueInvalid",
+    "ManifestInvalid",
     "ModelArtifact",
     "PlatformData",
     "Policy",
@@ -87,4 +104,6 @@ __all__ = [
     "train",
     "train_segment",
     "validate",
+    "validation_report",
+    "write_export",
 ]

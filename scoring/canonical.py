@@ -73,10 +73,18 @@ def sha256(data: bytes) -> bytes:
     return hashlib.sha256(data).digest()
 
 
+#: Largest magnitude :func:`to_fixed` represents (its micro-units stay below 2**63).
+FIXED_MAX: float = 9.2e12
+
+
 def to_fixed(values: NDArray[np.floating[Any]] | float) -> NDArray[np.int64]:
-    """Quantise floats to int64 micro-units (always an array); NaN becomes :data:`FIXED_MISSING`."""
+    """Quantise floats to int64 micro-units (always an array).
+
+    NaN, infinities and magnitudes above :data:`FIXED_MAX` become :data:`FIXED_MISSING`:
+    a value int64 cannot hold is missing on every CPU, not whatever the cast yields.
+    """
     arr = np.atleast_1d(np.asarray(values, dtype=np.float64))
-    missing: NDArray[np.bool_] = ~np.isfinite(arr)
+    missing: NDArray[np.bool_] = ~(np.abs(arr) <= FIXED_MAX)
     finite: NDArray[np.float64] = np.where(missing, 0.0, arr)
     # np.rint rounds half to even: deterministic and unbiased.
     fixed = np.rint(finite * FIXED_SCALE).astype(np.int64)

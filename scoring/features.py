@@ -43,7 +43,7 @@ from numpy.typing import NDArray
 from scoring.calendar import festival_peaks
 from scoring.canonical import FIXED_MISSING, from_fixed, to_fixed
 from scoring.errors import ValidationError
-from scoring.synth import PlatformData
+from scoring.platform import PlatformData
 from scoring.validate import ValidationResult, validate
 
 FEATURE_CODE_VERSION = "features-1"

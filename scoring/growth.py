@@ -140,8 +140,8 @@ from scoring.calendar import festival_peaks, next_peak
 from scoring.canonical import FIXED_SCALE
 from scoring.errors import ScoringError
 from scoring.features import build_features
+from scoring.platform import PlatformData
 from scoring.policy import MARKETING_LOAN, STOCKING_FINANCE, Policy, default_policy, product_names
-from scoring.synth import PlatformData
 from scoring.validate import ValidationResult, validate
 
 GROWTH_VERSION = "growth-1"

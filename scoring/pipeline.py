@@ -32,9 +32,9 @@ from scoring.features import (
     compute_peers,
     model_feature_names,
 )
+from scoring.platform import PlatformData
 from scoring.policy import default_policy
 from scoring.scorecard import TrainReport, train_with_report
-from scoring.synth import PlatformData
 
 TARGET = "defaulted"
 

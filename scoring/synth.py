@@ -23,15 +23,12 @@ and each entity's behaviour drifts slowly (a per-entity sinusoid on the risk
 that drives behaviour), while the hidden default probability stays fixed for
 the same seed and id.
 
-The file format (Parquet) is documented in ``scoring/DATA_FORMAT.md``.
+The export format (Parquet or CSV, :mod:`scoring.export`) is documented in ``scoring/DATA_FORMAT.md``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -40,7 +37,8 @@ from numpy.typing import NDArray
 from scipy.special import expit, ndtri
 
 from scoring.calendar import festival_peaks
-from scoring.errors import DataFormatError
+from scoring.export import read_platform_data as read_platform_data  # re-exported: callers read exports here
+from scoring.platform import PlatformData as PlatformData  # re-exported: the generator makes them
 
 GENERATOR_VERSION = "synth-1"
 DEFAULT_START = dt.date(2025, 4, 1)
@@ -59,70 +57,6 @@ _PD_A, _PD_B = -3.0, 1.3
 _DRIFT_AMP = 0.15
 # Days either side of the trend anchor over which per-merchant trends keep going.
 _TREND_SPAN = 120.0
-
-
-@dataclass
-class PlatformData:
-    """One export window of one segment: entities, daily records and (synthetic only) truth.
-
-    ``entities`` has one row per merchant (or farmer) keyed by ``merchant_id``;
-    ``daily`` has one row per entity per day; ``truth`` (optional) holds the
-    hidden default probability and the realised default for the period after
-    ``window_end``.  See ``scoring/DATA_FORMAT.md`` for every column.
-    """
-
-    segment: str
-    entities: pd.DataFrame
-    daily: pd.DataFrame
-    window_start: dt.date
-    window_end: dt.date
-    truth: pd.DataFrame | None = None
-    meta: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def as_of(self) -> dt.date:
-        """The scoring date: the last day of the window."""
-        return self.window_end
-
-    def write(self, directory: str | Path) -> Path:
-        """Write ``entities.parquet``, ``daily.parquet``, ``truth.parquet`` and ``manifest.json``."""
-        path = Path(directory)
-        path.mkdir(parents=True, exist_ok=True)
-        self.entities.to_parquet(path / "entities.parquet", index=False)
-        self.daily.to_parquet(path / "daily.parquet", index=False)
-        if self.truth is not None:
-            self.truth.to_parquet(path / "truth.parquet", index=False)
-        manifest = {
-            "format": "credit-ledger-platform-export/1",
-            "segment": self.segment,
-            "window_start": self.window_start.isoformat(),
-            "window_end": self.window_end.isoformat(),
-            "meta": self.meta,
-        }
-        (path / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True))
-        return path
-
-
-def read_platform_data(directory: str | Path) -> PlatformData:
-    """Read a directory written by :meth:`PlatformData.write` (or a mapped real export)."""
-    path = Path(directory)
-    try:
-        manifest = json.loads((path / "manifest.json").read_text())
-        entities = pd.read_parquet(path / "entities.parquet")
-        daily = pd.read_parquet(path / "daily.parquet")
-    except FileNotFoundError as exc:
-        raise DataFormatError(f"{path} is not a platform export: {exc}") from exc
-    truth_path = path / "truth.parquet"
-    truth = pd.read_parquet(truth_path) if truth_path.exists() else None
-    return PlatformData(
-        segment=manifest["segment"],
-        entities=entities,
-        daily=daily,
-        window_start=dt.date.fromisoformat(manifest["window_start"]),
-        window_end=dt.date.fromisoformat(manifest["window_end"]),
-        truth=truth,
-        meta=manifest.get("meta", {}),
-    )
 
 
 # --------------------------------------------------------------------------- randomness

@@ -1,10 +1,13 @@
 """The export archive: every platform export a round scored, kept by its hash.
 
-A platform export is a directory (``manifest.json`` plus Parquet tables, see
-``scoring/DATA_FORMAT.md``). When a round is scored from one, the export is put here
-and its **export hash** is recorded with the round, so what was scored can be read
-again later (the growth plan of that week, an auditor asking the platform for exactly
-the file that was scored) without regenerating or re-fetching anything.
+A platform export is a directory (``manifest.json`` plus two tables, Parquet or CSV,
+see ``scoring/DATA_FORMAT.md``). When a round is scored from one, the export is put
+here first and its **export hash** is recorded with the round (and in its batch file),
+so what was scored can be read again later (the growth plan of that week, an auditor
+asking the platform for exactly the file that was scored) without regenerating or
+re-fetching anything. The oracle reads and validates the *staged copy*
+(:meth:`ExportArchive.staged`), so the bytes scored are the bytes archived; a copy that
+does not validate is dropped, and the archive is left as it was.
 
 The export hash is the SHA-256 of the export's *index*: the canonical JSON (sorted
 keys, no spaces) ``{"format": "credit-ledger-export-index/1", "files": {name: sha256
@@ -25,13 +28,27 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from foundation.errors import CreditLedgerError
-from scoring.synth import PlatformData, read_platform_data
+from scoring.export import read_platform_data
+from scoring.platform import PlatformData
 
-__all__ = ["EXPORTS_DIR", "INDEX_FORMAT", "ExportArchive", "ExportError", "archive_in", "export_hash_of"]
+__all__ = [
+    "EXPORTS_DIR",
+    "INDEX_FORMAT",
+    "INDEX_NAME",
+    "ExportArchive",
+    "ExportError",
+    "Staged",
+    "archive_in",
+    "export_files",
+    "export_hash_of",
+    "export_index",
+]
 
 #: The archive's directory under ``$CREDIT_LEDGER_HOME``.
 EXPORTS_DIR = "exports"
@@ -61,13 +78,19 @@ def _index(files: dict[str, str]) -> bytes:
     return json.dumps({"format": INDEX_FORMAT, "files": files}, sort_keys=True, separators=(",", ":")).encode()
 
 
-def _export_files(directory: Path) -> list[Path]:
+def export_files(directory: Path) -> list[Path]:
+    """The files of an export directory that its hash covers (all but the truth and the index)."""
     return sorted(p for p in directory.iterdir() if p.is_file() and p.name not in NOT_ARCHIVED)
+
+
+def export_index(directory: str | Path) -> dict[str, str]:
+    """``{file name: sha256 hex}`` of the files the export hash covers."""
+    return {p.name: _sha256_file(p) for p in export_files(Path(directory))}
 
 
 def export_hash_of(directory: str | Path) -> bytes:
     """The export hash of an export directory (see the module docstring)."""
-    files = {p.name: _sha256_file(p) for p in _export_files(Path(directory))}
+    files = export_index(directory)
     if "manifest.json" not in files:
         raise ExportError(f"{directory} is not a platform export: no manifest.json")
     return hashlib.sha256(_index(files)).digest()
@@ -80,6 +103,25 @@ def _fsync_tree(paths: Iterable[Path]) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+@dataclass
+class Staged:
+    """A copy of an export inside the archive's directory, not yet in the archive.
+
+    ``path`` holds the copied files and ``export_hash`` their hash; :meth:`adopt` moves
+    the copy into the archive under that hash. Made by :meth:`ExportArchive.staged`,
+    which drops a copy that was not adopted.
+    """
+
+    archive: ExportArchive
+    path: Path
+    export_hash: bytes
+
+    def adopt(self) -> bytes:
+        """Put the staged copy into the archive (idempotent: an export archived before stays)."""
+        self.archive.adopt(self.path, self.export_hash)
+        return self.export_hash
 
 
 def archive_in(home: str | Path) -> ExportArchive:
@@ -111,25 +153,48 @@ class ExportArchive:
 
     def put_directory(self, directory: str | Path) -> bytes:
         """Archive a copy of an export directory (a platform's own export) and return its hash."""
+        with self.staged(directory) as staged:
+            return staged.adopt()
+
+    @contextmanager
+    def staged(self, directory: str | Path) -> Iterator[Staged]:
+        """Copy an export directory into a private staging directory of the archive and hash it.
+
+        Inside the block, read and check the copy (``staged.path``) and call
+        ``staged.adopt()`` to archive it; on leaving, a copy not adopted is removed, so an
+        export refused inside the block leaves the archive as it was.
+        """
         source = Path(directory)
+        if not (source / "manifest.json").is_file():
+            raise ExportError(f"{source} is not a platform export: no manifest.json")
+        created = not self.root.exists()
         self.root.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=".incoming-", dir=self.root))
+        path = Path(tempfile.mkdtemp(prefix=".incoming-", dir=self.root))
         try:
-            for path in _export_files(source):
-                shutil.copyfile(path, staging / path.name)
-            return self._adopt(staging)
+            for file in export_files(source):
+                shutil.copyfile(file, path / file.name)
+            yield Staged(self, path, hashlib.sha256(_index(export_index(path))).digest())
         finally:
-            shutil.rmtree(staging, ignore_errors=True)
+            shutil.rmtree(path, ignore_errors=True)
+            if created and not any(self.root.iterdir()):
+                self.root.rmdir()  # a refused first export leaves no trace, not even the directory
 
     def _adopt(self, staging: Path) -> bytes:
-        files = {p.name: _sha256_file(p) for p in _export_files(staging)}
+        export_hash = hashlib.sha256(_index(export_index(staging))).digest()
+        self.adopt(staging, export_hash)
+        return export_hash
+
+    def adopt(self, staging: Path, export_hash: bytes) -> None:
+        """Move a staged directory whose files hash to ``export_hash`` into the archive."""
+        files = export_index(staging)
         if "manifest.json" not in files:
             raise ExportError("an export needs a manifest.json")
         index = _index(files)
-        export_hash = hashlib.sha256(index).digest()
+        if hashlib.sha256(index).digest() != export_hash:
+            raise ExportError(f"the staged export changed: it no longer hashes to {export_hash.hex()}")
         target = self.path_for(export_hash)
         if (target / INDEX_NAME).is_file():
-            return export_hash  # archived before: same bytes, same name
+            return  # archived before: same bytes, same name
         (staging / INDEX_NAME).write_bytes(index)
         for extra in staging.iterdir():
             if extra.name not in files and extra.name != INDEX_NAME:
@@ -138,7 +203,6 @@ class ExportArchive:
         shutil.rmtree(target, ignore_errors=True)  # a half-written leftover, never a whole export
         os.replace(staging, target)
         _fsync_tree([self.root])
-        return export_hash
 
     def get(self, export_hash: bytes) -> PlatformData:
         """The archived export, every file checked against the index and the index against its hash."""
@@ -155,7 +219,7 @@ class ExportArchive:
         if hashlib.sha256(index).digest() != export_hash:
             raise ExportError(f"export {export_hash.hex()}: its index does not match its hash (altered)")
         files = json.loads(index)["files"]
-        present = {p.name for p in _export_files(directory)}
+        present = {p.name for p in export_files(directory)}
         if present != set(files):
             raise ExportError(
                 f"export {export_hash.hex()}: files {sorted(present)} differ from the index {sorted(files)}"

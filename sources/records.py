@@ -106,10 +106,12 @@ class ScoredRound:
     (:class:`DecisionColumns`, what the scoring engine produces); the other form is
     derived on first use. The oracle's round build reads :attr:`columns`.
     ``export_hash`` names the archived platform export (:mod:`sources.exports`) that
-    was scored, when there is one; the oracle records it with the round.
+    was scored, when there is one, and ``validation_report`` is the canonical report of
+    its validation (:mod:`scoring.validation_report`); the oracle stores the report as a
+    document and records both hashes with the round and in its batch file.
     """
 
-    __slots__ = ("_columns", "_decisions", "as_of", "export_hash")
+    __slots__ = ("_columns", "_decisions", "as_of", "export_hash", "validation_report")
 
     def __init__(
         self,
@@ -117,11 +119,13 @@ class ScoredRound:
         decisions: list[ScoredDecision] | None = None,
         columns: DecisionColumns | None = None,
         export_hash: bytes | None = None,
+        validation_report: bytes | None = None,
     ) -> None:
         if decisions is None and columns is None:
             raise TypeError("ScoredRound needs decisions or columns")
         self.as_of = as_of
         self.export_hash = export_hash
+        self.validation_report = validation_report
         self._decisions = decisions
         self._columns = columns
 

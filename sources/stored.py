@@ -16,8 +16,8 @@ from ledger.deployment import LedgerContracts
 from ledger.documents import DocumentError, DocumentStore
 from ledger.store import RoundRow, Segment, Store
 from scoring.errors import PolicyError
+from scoring.platform import PlatformData
 from scoring.policy import Policy
-from scoring.synth import PlatformData
 from sources.exports import ExportArchive
 
 __all__ = ["RoundDataMissing", "round_policy", "scored_export", "weekly_round"]

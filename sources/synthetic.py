@@ -1,10 +1,13 @@
-"""Decisions from the scoring engine: the oracle's real :class:`DecisionSource`.
+"""The synthetic platform and the scoring engine: the model, the policy, and the platform's weeks.
 
-Until a platform export is wired in, each weekly round scores the synthetic platform
-(``scoring.synth``) one week further on, so behaviour, scores and limits move from
-round to round. The model is trained once (on a separate synthetic population with
-known outcomes) and cached as its canonical artifact; the policy is the segment's
-default parameter set.
+:class:`ScoringSource` holds what scores a round (the segment's trained artifact, cached
+as its canonical file, and its policy) and generates the synthetic platform
+(``scoring.synth``) one week further on per weekly round, so behaviour, scores and
+limits move from round to round. The synthetic platform is one source among others:
+``credit-ledger oracle run-round --synthetic`` writes its week to disk as an export and
+scores it exactly as a platform's own export (:class:`sources.platform.ExportSource`);
+:meth:`ScoringSource.decisions` scores it in memory (tests, benchmarks, the on-demand
+desk) and archives the same export with the same validation report.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from scoring import (
     ModelArtifact,
     PlatformData,
     Policy,
+    ValidationResult,
     build_features,
     default_policy,
     generate_farmers,
@@ -29,9 +33,10 @@ from scoring import (
     score_columns,
     train_segment,
     validate,
+    validation_report,
 )
 from sources.exports import ExportArchive, archive_in
-from sources.records import DecisionColumns, DecisionSource, ScoredDecision, ScoredRound
+from sources.records import DecisionColumns, ScoredDecision, ScoredRound
 
 TRAINING_POPULATION = 20_000
 TRAINING_SEED = 1
@@ -55,7 +60,7 @@ class ScoringSource:
         self.segment = artifact.segment
         self.merchants = merchants
         self.seed = seed
-        self._cached_week: tuple[int, PlatformData, pd.DataFrame] | None = None
+        self._cached_week: tuple[int, PlatformData, ValidationResult, pd.DataFrame] | None = None
 
     @staticmethod
     def model_path(home: Path, segment: str) -> Path:
@@ -105,32 +110,39 @@ class ScoringSource:
     def policy_reason(self) -> str:
         return f"parameter set {self.policy.version}"
 
+    def generate_week(self, week: int) -> PlatformData:
+        """The synthetic platform's export for week ``week`` (deterministic: same seed, same bytes)."""
+        generate = generate_merchants if self.segment == "merchant" else generate_farmers
+        return generate(self.merchants, seed=self.seed, round_offset=week)
+
     def platform_data(self, week: int) -> tuple[PlatformData, pd.DataFrame]:
         """The platform's export for week ``week`` and its features (cached: on-demand decisions reuse them)."""
         if self._cached_week is None or self._cached_week[0] != week:
-            generate = generate_merchants if self.segment == "merchant" else generate_farmers
-            data = generate(self.merchants, seed=self.seed, round_offset=week)
-            features = build_features(data, validate(data))
-            self._cached_week = (week, data, features)
-        return self._cached_week[1], self._cached_week[2]
+            data = self.generate_week(week)
+            validation = validate(data)
+            self._cached_week = (week, data, validation, build_features(data, validation))
+        return self._cached_week[1], self._cached_week[3]
 
     def decide_one(self, merchant_id: str, week: int) -> tuple[str, ScoredDecision]:
         """Score one merchant at once (an on-demand application); returns (as_of, decision)."""
         data, features = self.platform_data(week)
         if merchant_id not in features.index:
             raise KeyError(f"no platform records for merchant {merchant_id!r} in week {week}")
-        scored = self._score(data, features.loc[[merchant_id]])
+        scored = self.score(data, features.loc[[merchant_id]])
         return scored.as_of, scored.decisions[0]
 
     def decisions(self, round_id: int, week: int = 0) -> ScoredRound:
-        """Score week ``week``'s export; the export is archived first, and the round names it."""
+        """Score week ``week``'s export in memory; the export is archived first, and the round names it."""
         data, features = self.platform_data(week)
-        scored = self._score(data, features)
+        scored = self.score(data, features)
         if self.archive is not None:
+            assert self._cached_week is not None  # platform_data filled it
             scored.export_hash = self.archive.put(data)
+            scored.validation_report = validation_report(data, self._cached_week[2], scored.export_hash)
         return scored
 
-    def _score(self, data: PlatformData, features: pd.DataFrame) -> ScoredRound:
+    def score(self, data: PlatformData, features: pd.DataFrame) -> ScoredRound:
+        """The decisions of ``features`` (rows of ``data``'s entities) as the oracle's columns."""
         batch = score_columns(self.artifact, self.policy, features, data.as_of)
         entities = data.entities.set_index(data.entities["merchant_id"].astype(str))
         industry = entities["industry"] if "industry" in entities else entities.get("main_crop")
@@ -167,8 +179,3 @@ def decision_columns(
         industry=industries,
         region=regions,
     )
-
-
-def default_source(home: Path, merchants: int, log: Callable[[str], None] = lambda _m: None) -> DecisionSource:
-    """The scoring engine's source for the synthetic platform (training its model on first use)."""
-    return ScoringSource.prepare(home, merchants, log=log)

@@ -129,6 +129,7 @@ class RoundStore(StoreBase):
         batch_path: str | Path,
         *,
         export_hash: bytes | str | None = None,
+        validation_report_hash: bytes | str | None = None,
     ) -> bool:
         """Store a built round in ONE transaction: its decisions, its tree, status 'built'.
 
@@ -144,7 +145,8 @@ class RoundStore(StoreBase):
         its ``tree_index``, tree indices distinct, leaf indices in ``0..n-1``,
         every decision of this round with the round's model and policy.
         ``leaf_hash`` itself is taken as given (the builder computed it).
-        ``export_hash`` names the platform export the round scored, if any.
+        ``export_hash`` names the platform export the round scored, if any, and
+        ``validation_report_hash`` the document of its validation report.
         """
         root_b = b32(root, "root")
         nodes = blob_or_none(nodes, "nodes") or b""
@@ -157,7 +159,18 @@ class RoundStore(StoreBase):
         def check(rnd: RoundRow) -> None:
             check_batch(rnd, rows, nodes, root_b)
 
-        return self._save_built(round_id, len(rows), check, parts, nodes, root_b, batch_hash, batch_path, export_hash)
+        return self._save_built(
+            round_id,
+            len(rows),
+            check,
+            parts,
+            nodes,
+            root_b,
+            batch_hash,
+            batch_path,
+            export_hash,
+            validation_report_hash,
+        )
 
     def save_built_round_columns(
         self,
@@ -169,6 +182,7 @@ class RoundStore(StoreBase):
         batch_path: str | Path,
         *,
         export_hash: bytes | str | None = None,
+        validation_report_hash: bytes | str | None = None,
     ) -> bool:
         """:meth:`save_built_round` for decisions given column by column (the oracle's round path).
 
@@ -211,7 +225,9 @@ class RoundStore(StoreBase):
                 ]
                 yield list(zip(*per_column))
 
-        return self._save_built(round_id, n, check, parts, nodes, root_b, batch_hash, batch_path, export_hash)
+        return self._save_built(
+            round_id, n, check, parts, nodes, root_b, batch_hash, batch_path, export_hash, validation_report_hash
+        )
 
     def _save_built(
         self,
@@ -224,10 +240,12 @@ class RoundStore(StoreBase):
         batch_hash: bytes | str,
         batch_path: str | Path,
         export_hash: bytes | str | None,
+        validation_report_hash: bytes | str | None,
     ) -> bool:
         round_id = integer(round_id, "round_id")
         batch_hash_b = b32(batch_hash, "batch_hash")
         export_hash_b = b32_or_none(export_hash, "export_hash")
+        report_hash_b = b32_or_none(validation_report_hash, "validation_report_hash")
         batch_path_s = str(batch_path)
         with self._write() as conn:
             current = self._require_round(conn, round_id, lock=True)
@@ -259,6 +277,7 @@ class RoundStore(StoreBase):
                     batch_path=batch_path_s,
                     built_at=now(),
                     export_hash=export_hash_b,
+                    validation_report_hash=report_hash_b,
                 )
             )
         return True

@@ -77,6 +77,7 @@ class RoundRow:
     built_at: datetime | None
     anchored_at: datetime | None
     export_hash: bytes | None = None
+    validation_report_hash: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -99,6 +99,8 @@ rounds = sa.Table(
     sa.Column("anchored_at", UTCDateTime()),
     # the platform export the round scored (sources.exports), None for on-demand rounds
     _hash_col("export_hash", nullable=True),
+    # the document hash of that export's validation report (scoring.validation_report)
+    _hash_col("validation_report_hash", nullable=True),
     sa.PrimaryKeyConstraint("round_id", name="pk_rounds"),
     sa.CheckConstraint(_one_of("segment", SEGMENTS), name="ck_rounds_segment"),
     sa.CheckConstraint(_one_of("kind", ROUND_KINDS), name="ck_rounds_kind"),

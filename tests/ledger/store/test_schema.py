@@ -13,7 +13,7 @@ from alembic.migration import MigrationContext
 
 from ledger.store import Store, metadata, normalise_url
 
-HEAD = "0006_pending_disputes"
+HEAD = "0007_round_validation_report"
 
 TABLES = {
     "merchants",
@@ -173,3 +173,26 @@ def test_0006_pending_disputes_down_and_up(store: Store, built_round: Callable[.
     assert "pending_disputes" not in sa.inspect(store.engine).get_table_names()
     _migrate_to(store, "head", "upgrade")
     assert store.pending_disputes() == [] and store.get_round(1).root == built.root
+
+
+def test_0007_records_the_validation_report_of_the_export(store: Store, built_round: Callable[..., Any]) -> None:
+    """A built round keeps its report's hash; down to 0006 and up again keeps the round and its export hash."""
+    built = built_round(1, ["a", "b"])
+    store.create_round(1, "merchant", "weekly", 1, 1)
+    store.save_built_round(
+        1,
+        built.rows,
+        built.nodes,
+        built.root,
+        built.batch_hash,
+        "/b/1",
+        export_hash=b"\x07" * 32,
+        validation_report_hash=b"\x08" * 32,
+    )
+    assert (store.get_round(1).export_hash, store.get_round(1).validation_report_hash) == (b"\x07" * 32, b"\x08" * 32)
+
+    _migrate_to(store, "0006_pending_disputes", "downgrade")
+    assert "validation_report_hash" not in {c["name"] for c in sa.inspect(store.engine).get_columns("rounds")}
+    _migrate_to(store, "head", "upgrade")
+    row = store.get_round(1)
+    assert (row.root, row.export_hash, row.validation_report_hash) == (built.root, b"\x07" * 32, None)
