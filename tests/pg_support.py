@@ -209,9 +209,28 @@ def _stop(prefix: list[str], binaries: Binaries, data: Path, base: Path) -> None
         raise
 
 
+@dataclass
+class ThrowawayServer:
+    """A running throwaway cluster: its ``test`` database's URL, and a way to restart it."""
+
+    url: str
+    _restart: Callable[[str], None]
+
+    def restart(self, mode: str = "immediate") -> None:
+        """Restart the server (``immediate``: every connection dies, as in a crash) and wait until it answers."""
+        self._restart(mode)
+
+
 @contextmanager
 def throwaway_server(binaries: Binaries) -> Iterator[str]:
     """A new PostgreSQL cluster on a free 127.0.0.1 port; yields the URL of its ``test`` database."""
+    with restartable_server(binaries) as server:
+        yield server.url
+
+
+@contextmanager
+def restartable_server(binaries: Binaries) -> Iterator[ThrowawayServer]:
+    """:func:`throwaway_server`, yielding the server itself (the reliability bench restarts it)."""
     user = unprivileged_user()
     prefix = _as_user(user)
     base = Path(tempfile.mkdtemp(prefix="credit-ledger-pg-"))
@@ -232,6 +251,10 @@ def throwaway_server(binaries: Binaries) -> Iterator[str]:
         )
         start = [*prefix, str(binaries.pg_ctl), "-D", str(data), "-l", str(log), "-o", options, "-w", "-t", "60"]
         _run([*start, "start"], base, "pg_ctl start", log)
+
+        def restart(mode: str) -> None:
+            _run([*start, "-m", mode, "restart"], base, "pg_ctl restart", log)
+
         try:
             admin = f"postgresql://{SUPERUSER}@127.0.0.1:{port}/postgres"
             engine = sa.create_engine(normalise_url(admin), isolation_level="AUTOCOMMIT")
@@ -240,7 +263,7 @@ def throwaway_server(binaries: Binaries) -> Iterator[str]:
                     conn.exec_driver_sql(f'CREATE DATABASE "{DATABASE}"')
             finally:
                 engine.dispose()
-            yield f"postgresql://{SUPERUSER}@127.0.0.1:{port}/{DATABASE}"
+            yield ThrowawayServer(f"postgresql://{SUPERUSER}@127.0.0.1:{port}/{DATABASE}", restart)
         finally:
             _stop(prefix, binaries, data, base)
     finally:
