@@ -16,6 +16,12 @@ Markers (registered in pyproject.toml, applied here at collection, so that
   an error.
 * ``chain``: the test, or a fixture it uses (transitively), starts or talks to a node.
 * ``browser``: the test, or a fixture it uses, drives chromium through playwright.
+* ``slow``: a large configuration of a property test (the contracts' stateful test runs
+  300 examples of 60 steps instead of 25 of 30). Skipped unless pytest is given
+  ``--slow``: ``pytest --slow tests/contracts/test_contract_stateful.py``. An option and
+  not ``-m "not slow"`` in ``addopts``, because a command-line ``-m`` replaces the one in
+  ``addopts`` (the last ``-m`` wins), so ``-m "not chain and not postgres and not
+  browser"`` would silently run the slow tests too.
 
 ``chain`` and ``browser`` are found by reading code, not names: the bytecode of the
 test function and of every fixture in its closure is scanned for the global names it
@@ -129,8 +135,22 @@ def _fixture_functions(item: pytest.Function) -> Iterator[Callable[..., object]]
             yield fixturedef.func
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--slow",
+        action="store_true",
+        default=False,
+        help="also run the tests marked slow (the large configurations of the property tests)",
+    )
+
+
 @pytest.hookimpl(tryfirst=True)  # before the mark plugin deselects by -m
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not config.getoption("--slow"):
+        skip_slow = pytest.mark.skip(reason="a large configuration: run it with pytest --slow")
+        for item in items:
+            if item.get_closest_marker("slow") is not None:
+                item.add_marker(skip_slow)
     for item in items:
         if not isinstance(item, pytest.Function):
             continue

@@ -13,6 +13,7 @@ from contracts_support import (
     SEG_FARMER,
     SEG_MERCHANT,
     ZERO32,
+    ZERO_ADDRESS,
     Env,
     assert_event,
     events,
@@ -21,6 +22,7 @@ from contracts_support import (
 )
 
 from ledger.chain import TransactionReverted
+from ledger.roles import Role
 
 
 def _hash_of(env: Env, version: int) -> bytes:
@@ -225,3 +227,40 @@ def test_unknown_policy_views(env: Env) -> None:
         with pytest.raises(TransactionReverted) as info:
             env.call(view(unknown))
         assert info.value.error == "UnknownPolicy"
+
+
+def test_first_activation_of_a_segment_replaces_nothing(env: Env) -> None:
+    """A segment's first policy: both events carry oldHash 0 and nothing is superseded. This is the
+    path of the local `oldHash` in activatePolicy that stays zero (Slither's uninitialized-local,
+    accepted in contracts/SECURITY.md)."""
+    timelock, _ = env.chain.deploy(
+        "PolicyTimelock", env.admin, POLICY_DELAY, [env.policy_admin.address], [ZERO_ADDRESS], ZERO_ADDRESS
+    )
+    policies, _ = env.chain.deploy("PolicyRegistry", env.admin, env.admin.address, timelock.address)
+    env.send(policies.functions.grantRole(Role.POLICY_ADMIN.id, env.policy_admin.address), env.admin)
+    params = fresh_hash()
+    receipt = env.send(policies.functions.proposePolicy(SEG_FARMER, params, "ipfs://p", "first"), env.policy_admin)
+    assert_event(
+        policies,
+        receipt,
+        "PolicyProposed",
+        version=1,
+        segment=SEG_FARMER,
+        oldHash=ZERO32,
+        newHash=params,
+        uri="ipfs://p",
+        reason="first",
+    )
+    data = bytes.fromhex(policies.encode_abi("activatePolicy", args=[1])[2:])
+    op = (policies.address, 0, data, ZERO32, fresh_hash())
+    env.send(timelock.functions.schedule(*op, POLICY_DELAY), env.policy_admin)
+    env.chain.advance_time(POLICY_DELAY + 1)
+    receipt = env.send(timelock.functions.execute(*op), env.stranger)
+    assert events(policies, receipt) == [
+        (
+            "PolicyActivated",
+            {"version": 1, "segment": SEG_FARMER, "oldHash": ZERO32, "newHash": params, "reason": "first"},
+        )
+    ]
+    assert env.call(policies.functions.activePolicy(SEG_FARMER)) == 1
+    assert env.call(policies.functions.activePolicy(SEG_MERCHANT)) == 0
