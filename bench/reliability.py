@@ -227,7 +227,9 @@ def fault_node_restart(env: LedgerEnv, node: LocalNode, merchants: int, point: s
     settle(env, merchants, before, row)
 
 
-def fault_postgres_restart(env: LedgerEnv, restart: Callable[[], None], merchants: int, point: str, row: FaultRow) -> None:
+def fault_postgres_restart(
+    env: LedgerEnv, restart: Callable[[], None], merchants: int, point: str, row: FaultRow
+) -> None:
     before = before_round(env)
     process = _paused_round(env, merchants, point, 3)
     restart()  # every connection of the oracle's pool dies here
@@ -419,7 +421,9 @@ def _postgres_faults(node: LocalNode, work: Path, runs: int, merchants: int, row
 
 def print_faults(rows: list[FaultRow], merchants: int) -> None:
     print(f"\nFaults ({merchants} merchants per round; every run ends with the round run again)")
-    header = f"{'fault':<20} {'runs':>5} {'rounds completed':>17} {'decisions lost':>15} {'decisions doubled':>18} {'s':>7}"
+    header = (
+        f"{'fault':<20} {'runs':>5} {'rounds completed':>17} {'decisions lost':>15} {'decisions doubled':>18} {'s':>7}"
+    )
     print(header)
     print("-" * len(header))
     for r in rows:
