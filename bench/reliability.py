@@ -132,14 +132,22 @@ def before_round(env: LedgerEnv) -> Before:
 
 
 def settle(env: LedgerEnv, merchants: int, before: Before, row: FaultRow) -> None:
-    """Run the round again until it reports success (at most three times), then count what survived."""
+    """Unless the round finished despite the fault, run it again (at most three times); count what survived."""
     for _ in range(3):
-        done = run_round(env, merchants)
-        if done.returncode == 0:
+        if _finished(env, before.round_id):
             break
-    else:
-        row.notes.append(f"round {before.round_id} did not finish: {done.stderr.strip()[-200:]}")
+        done = run_round(env, merchants)
+        if done.returncode != 0:
+            row.notes.append(f"round {before.round_id}: a rerun exited {done.returncode}: {done.stderr.strip()[-160:]}")
     check(env, merchants, before, row)
+
+
+def _finished(env: LedgerEnv, round_id: int) -> bool:
+    with Store.open(env.settings.database_url) as store:
+        try:
+            return store.get_round(round_id).status in ("anchored", "confirmed")
+        except NotFound:
+            return False
 
 
 def check(env: LedgerEnv, merchants: int, before: Before, row: FaultRow) -> None:
@@ -240,26 +248,35 @@ def fault_postgres_restart(
 
 
 @contextlib.contextmanager
-def small_filesystem(directory: Path, size_bytes: int) -> Iterator[None]:
-    """A tmpfs of ``size_bytes`` mounted over ``directory`` (its contents copied in), removed after."""
+def small_filesystem(directory: Path, size_bytes: int, copy: list[Path]) -> Iterator[None]:
+    """A tmpfs of ``size_bytes`` mounted over ``directory``, holding copies of ``copy``; unmounted after."""
     keep = Path(tempfile.mkdtemp(prefix="reliability-documents-"))
-    shutil.copytree(directory, keep, dirs_exist_ok=True)
+    for path in copy:
+        shutil.copy2(path, keep / path.name)
     subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_bytes}", "tmpfs", str(directory)], check=True)
     try:
         for path in keep.iterdir():
             shutil.copy2(path, directory / path.name)
         yield
     finally:
-        subprocess.run(["umount", str(directory)], check=True)
+        subprocess.run(["umount", str(directory)], check=True)  # the directory as it was reappears
         shutil.rmtree(keep, ignore_errors=True)
+
+
+def _is_batch_file(path: Path) -> bool:
+    with path.open("rb") as handle:
+        return handle.read(24).startswith(b'{"format":"standard-v1"')
 
 
 def fault_disk_full(env: LedgerEnv, merchants: int, row: FaultRow) -> None:
     before = before_round(env)
     documents = env.settings.documents_dir
-    used = sum(p.stat().st_size for p in documents.iterdir())
+    # a new round needs the model and policy documents (re-put every round), not the old batch files
+    needed = [p for p in documents.iterdir() if p.is_file() and not _is_batch_file(p)]
+    used = sum(p.stat().st_size for p in needed)
     batch_bytes = 440 * merchants  # a batch file is about 430 bytes per decision
-    with small_filesystem(documents, used + 8192 + batch_bytes // 4):  # room for the rest, not for the batch file
+    size = used + 16384 + batch_bytes // 4  # room for the rest, not for the batch file
+    with small_filesystem(documents, size, needed):
         failed = run_round(env, merchants)
         leftovers = [p.name for p in documents.iterdir() if p.name.startswith(".incoming")]
     if failed.returncode == 0:

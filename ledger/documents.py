@@ -49,6 +49,13 @@ class DocumentAltered(DocumentError):
     hint = "the copy was changed after it was written; fetch it again from a trusted mirror"
 
 
+class DocumentWriteFailed(DocumentError):
+    """A document could not be written (a full disk, a read-only or lost mount); nothing of it was kept."""
+
+    code = "document_write_failed"
+    hint = "free space in (or remount) the documents directory, then run the same command again"
+
+
 def content_hash(data: bytes) -> bytes:
     """The SHA-256 a document is stored and anchored under."""
     return hashlib.sha256(data).digest()
@@ -106,9 +113,12 @@ class DocumentStore:
         hash in the store after this returns never names a document a power cut lost.
         If the document is already stored, the copy is dropped.
         """
-        self.root.mkdir(parents=True, exist_ok=True)
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            fd, tmp_name = tempfile.mkstemp(prefix=".incoming-", dir=self.root)
+        except OSError as exc:
+            raise DocumentWriteFailed(f"cannot write to the documents directory {self.root}: {exc.strerror}") from exc
         hasher = hashlib.sha256()
-        fd, tmp_name = tempfile.mkstemp(prefix=".incoming-", dir=self.root)
         tmp = Path(tmp_name)
         try:
             with os.fdopen(fd, "wb") as out:
@@ -124,6 +134,9 @@ class DocumentStore:
             else:
                 os.replace(tmp, path)
                 _fsync_dir(self.root)
+        except OSError as exc:  # a full disk, a lost mount: nothing of the document stays behind
+            tmp.unlink(missing_ok=True)
+            raise DocumentWriteFailed(f"cannot write a document to {self.root}: {exc.strerror}") from exc
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise

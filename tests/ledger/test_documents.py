@@ -50,3 +50,21 @@ def test_an_altered_document_is_refused(tmp_path: Path) -> None:
         store.get(digest)
     with pytest.raises(DocumentError, match="no document"):
         store.get(bytes(32))
+
+
+def test_a_failed_write_is_a_clear_error_and_leaves_nothing(tmp_path: Path) -> None:
+    """A full disk mid-document (ENOSPC from the file system) is DocumentWriteFailed; no temp file stays."""
+    import errno
+
+    from ledger.documents import DocumentWriteFailed
+
+    store = DocumentStore(tmp_path / "documents")
+
+    def chunks() -> Iterator[bytes]:
+        yield b"part one"
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(DocumentWriteFailed, match="No space left on device") as caught:
+        store.put_chunks(chunks())
+    assert caught.value.code == "document_write_failed" and caught.value.exit_code == 1
+    assert list((tmp_path / "documents").iterdir()) == []
